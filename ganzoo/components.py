@@ -1,0 +1,246 @@
+"""The abstract interfaces every plugin implements: Generator, Discriminator, Loss, Dataset, Recipe.
+
+The core knows these shapes and nothing about any concrete model. A component class carries
+its pydantic ``Config``; the registry builds it as ``cls(config)`` (datasets also get a split).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from ganzoo.config import ComponentConfig
+from ganzoo.optim import OptimizerConfig, ScheduleConfig
+
+Batch = dict[str, Any]
+"""A training batch: ``{"A": Tensor, "B": Tensor, ...}``, images in [-1, 1], NCHW."""
+
+Direction = Literal["a2b", "b2a"]
+
+
+class GeneratorConfig(ComponentConfig):
+    input_nc: int = Field(3, gt=0, description="Channels of the input image.")
+    output_nc: int = Field(3, gt=0, description="Channels of the output image.")
+
+
+class Generator(nn.Module, abc.ABC):
+    """An image-to-image network: (N, input_nc, H, W) in [-1, 1] -> (N, output_nc, H, W)."""
+
+    Config: ClassVar[type[ComponentConfig]] = GeneratorConfig
+
+    def __init__(self, config: ComponentConfig):
+        super().__init__()
+        self.config = config
+
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this (translate pads to it)."""
+        return 1
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor) -> Tensor: ...
+
+
+class DiscriminatorConfig(ComponentConfig):
+    input_nc: int = Field(3, gt=0, description="Channels of the judged image (6 for a concatenated pair).")
+
+
+class Discriminator(nn.Module, abc.ABC):
+    """Scores images; returns a score map, or a list of them for multi-scale discriminators."""
+
+    Config: ClassVar[type[ComponentConfig]] = DiscriminatorConfig
+
+    def __init__(self, config: ComponentConfig):
+        super().__init__()
+        self.config = config
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor) -> Tensor | list[Tensor]: ...
+
+
+class LossConfig(ComponentConfig):
+    weight: float = Field(1.0, ge=0, description="Multiplier of this term in the total loss; 0 disables it.")
+
+
+class Loss(nn.Module, abc.ABC):
+    """A weighted loss term. ``name`` is what logs call it (the recipe slot it fills)."""
+
+    Config: ClassVar[type[ComponentConfig]] = LossConfig
+
+    def __init__(self, config: ComponentConfig, name: str | None = None):
+        super().__init__()
+        self.config = config
+        self.name = name or type(self).__name__
+
+    @property
+    def weight(self) -> float:
+        return float(getattr(self.config, "weight", 1.0))
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight != 0.0
+
+
+class ReconstructionLoss(Loss):
+    """A distance between an output and its target (cycle, identity, reconstruction terms)."""
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        return self.weight * self.distance(output, target)
+
+    @abc.abstractmethod
+    def distance(self, output: Tensor, target: Tensor) -> Tensor: ...
+
+
+def _as_list(pred: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    return [pred] if isinstance(pred, Tensor) else list(pred)
+
+
+class AdversarialLoss(Loss):
+    """A GAN objective. It calls the discriminator itself so that penalties on D (WGAN-GP, R1)
+    fit the same interface; multi-scale outputs are summed over scales."""
+
+    def generator_loss(self, discriminator: nn.Module, fake: Tensor) -> Tensor:
+        preds = _as_list(discriminator(fake))
+        return self.weight * sum(self.generator_term(p) for p in preds)
+
+    def discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """Loss of D on a real and a (detached) fake batch, including any penalty."""
+        fake = fake.detach()
+        real_preds = _as_list(discriminator(real))
+        fake_preds = _as_list(discriminator(fake))
+        total = sum(self.discriminator_term(r, f) for r, f in zip(real_preds, fake_preds, strict=True))
+        return self.weight * (total + self.penalty(discriminator, real, fake))
+
+    @abc.abstractmethod
+    def generator_term(self, fake_pred: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def discriminator_term(self, real_pred: Tensor, fake_pred: Tensor) -> Tensor: ...
+
+    def penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor | float:
+        return 0.0
+
+
+class DatasetConfig(ComponentConfig):
+    """Datasets share no required field; each declares its own (root, size, ...)."""
+
+
+class Dataset(torch.utils.data.Dataset, abc.ABC):
+    """Items are dicts of CHW tensors in [-1, 1] with keys ``"A"`` and ``"B"``.
+
+    ``paired`` says whether ``A`` and ``B`` of one item show the same content, so a
+    translation can be scored against ground truth.
+    """
+
+    Config: ClassVar[type[ComponentConfig]] = DatasetConfig
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+
+    def __init__(self, config: ComponentConfig, split: str = "train"):
+        self.config = config
+        self.split = split
+
+    @property
+    def paired(self) -> bool:
+        return False
+
+    @classmethod
+    def check_source(cls, config: ComponentConfig, split: str = "train") -> None:
+        """Raise :class:`ganzoo.errors.DataError` if the data is not where the config says.
+
+        Called by ``ganzoo validate`` and before a run starts, so a missing folder fails in
+        seconds, not after the networks are built.
+        """
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def __getitem__(self, index: int) -> Batch: ...
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A component a recipe needs: its kind, the default choice and the defaults the recipe
+    prefers for that component's config (e.g. weight 10 for CycleGAN's cycle loss)."""
+
+    kind: str
+    default: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    help: str = ""
+
+
+@dataclass
+class TrainStep:
+    """One optimisation step of an iteration: ``compute(batch)`` returns named, already weighted
+    loss terms; the engine sums them, back-propagates and steps ``optimizer``. Parameters of
+    ``frozen`` modules get no gradient during the step (D during the G step)."""
+
+    name: str
+    optimizer: str
+    compute: Callable[[Batch], Mapping[str, Tensor]]
+    frozen: Sequence[nn.Module] = ()
+    repeat: int = 1
+
+
+class RecipeConfig(ComponentConfig):
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="Optimizer of every group.")
+    lr_by_group: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-group learning rates overriding optimizer.lr, e.g. {D = 4e-4} (two time-scale).",
+    )
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="Learning-rate schedule.")
+
+
+Parts = Mapping[str, Callable[[], Any]]
+"""Slot name -> a factory returning a fresh, configured instance of the chosen component."""
+
+
+class Recipe(nn.Module, abc.ABC):
+    """A training algorithm: which networks it needs (``slots``), how their parameters are
+    grouped into optimizers and what each step of an iteration computes. The engine owns
+    devices, precision, the loop, logging and checkpoints."""
+
+    Config: ClassVar[type[ComponentConfig]] = RecipeConfig
+    slots: ClassVar[Mapping[str, Slot]] = {}
+
+    def __init__(self, config: ComponentConfig, parts: Parts):
+        super().__init__()
+        self.config = config
+
+    @abc.abstractmethod
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Optimizer name -> its parameters, e.g. ``{"G": [...], "D": [...]}``."""
+
+    @abc.abstractmethod
+    def train_steps(self) -> list[TrainStep]:
+        """The steps of one iteration, in order."""
+
+    @abc.abstractmethod
+    def translate(self, x: Tensor, direction: Direction = "a2b") -> Tensor:
+        """Deterministic inference: an image batch of one domain into the other."""
+
+    def generators(self) -> dict[str, nn.Module]:
+        """The networks used at inference, by name (exported, averaged with EMA)."""
+        return {n: m for n, m in self.named_children() if isinstance(m, Generator)}
+
+    def visuals(self) -> dict[str, Tensor]:
+        """Images of the last iteration to show in sample grids, in [-1, 1]."""
+        return {}
+
+    def optimizer_config(self, group: str) -> OptimizerConfig:
+        config = self.config.optimizer  # type: ignore[attr-defined]
+        lr = self.config.lr_by_group.get(group)  # type: ignore[attr-defined]
+        return config if lr is None else config.merged(lr=lr)
+
+    def extra_state(self) -> dict[str, Any]:
+        """Non-parameter training state to checkpoint (e.g. image pools): tensors and primitives."""
+        return {}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        pass

@@ -1,0 +1,201 @@
+"""Discovery and loading of plugins, each in isolation.
+
+Entry points of the ``ganzoo`` group are loaded one by one (not with pluggy's
+``load_setuptools_entrypoints``, which stops at the first broken plugin and silently drops a
+second entry point of the same name). A plugin that fails is reported in one line and the rest
+keep working, unless ``GANZOO_STRICT_PLUGINS=1`` makes any failure an error.
+
+Environment:
+    GANZOO_PLUGINS          comma-separated allow list of plugin names (unset: all)
+    GANZOO_DISABLE_PLUGINS  comma-separated deny list
+    GANZOO_STRICT_PLUGINS   1/true: a plugin failure raises PluginError
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import types
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from ganzoo import hookspecs
+from ganzoo.errors import GanzooError, PluginError
+from ganzoo.registry import PluginInfo, Registrar, Registry
+
+ENTRY_POINT_GROUP = "ganzoo"
+CORE_PLUGINS = {"ganzoo": "ganzoo.data.builtin"}
+"""Plugin name -> module of the core's own components (registered like pytest's built-ins)."""
+
+
+def _env_list(name: str) -> set[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return {v.strip() for v in value.split(",") if v.strip()}
+
+
+def strict_mode() -> bool:
+    return os.environ.get("GANZOO_STRICT_PLUGINS", "").lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class PluginSet:
+    """The loaded plugin manager, the registry it filled, and what happened to each plugin."""
+
+    pm: pluggy.PluginManager
+    registry: Registry
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.status == "failed"]
+
+
+def _describe_error(exc: BaseException) -> str:
+    """One line; ganzoo's own errors are already sentences, others get their type name."""
+    text = str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {exc}"
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _core_info(name: str) -> PluginInfo:
+    from ganzoo import __version__
+
+    return PluginInfo(name=name, dist="ganzoo", version=__version__, module=CORE_PLUGINS[name])
+
+
+def _entry_point_info(ep: metadata.EntryPoint) -> PluginInfo:
+    dist = getattr(ep, "dist", None)
+    return PluginInfo(
+        name=ep.name,
+        dist=dist.name if dist is not None else None,
+        version=dist.version if dist is not None else None,
+        module=ep.value,
+    )
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    """Installed entry points in a fixed order (ganzoo's own first, then by distribution and
+    name), so which side of a name clash loads first does not depend on sys.path order."""
+
+    def key(ep: metadata.EntryPoint) -> tuple[bool, str, str]:
+        dist = getattr(ep, "dist", None)
+        name = dist.name if dist is not None else ""
+        return (name != "ganzoo", name, ep.name)
+
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=key)
+
+
+def load_plugins(
+    entry_points: Iterable[metadata.EntryPoint] | None = None,
+    extra: Sequence[tuple[PluginInfo, Any]] = (),
+    *,
+    strict: bool | None = None,
+    include_core: bool = True,
+) -> PluginSet:
+    """Build a fresh plugin manager and registry (uncached: tests call this directly).
+
+    ``extra`` adds already-imported plugin objects (modules or objects with hookimpls),
+    which is how tests and the ``ganzoo.testing`` fixtures register throwaway plugins.
+    """
+    strict = strict_mode() if strict is None else strict
+    allow, deny = _env_list("GANZOO_PLUGINS"), _env_list("GANZOO_DISABLE_PLUGINS") or set()
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+    result = PluginSet(pm, registry)
+
+    candidates: list[tuple[PluginInfo, Any]] = []
+    if include_core:
+        candidates += [(_core_info(name), module) for name, module in CORE_PLUGINS.items()]
+    eps = _entry_points() if entry_points is None else list(entry_points)
+    candidates += [(_entry_point_info(ep), ep) for ep in eps]
+    candidates += list(extra)
+
+    seen: dict[str, PluginInfo] = {}
+    for info, source in candidates:
+        is_core = info.name in CORE_PLUGINS
+        if not is_core and (info.name in deny or (allow is not None and info.name not in allow)):
+            result.plugins.append(replace(info, status="disabled"))
+            continue
+        if info.name in seen:
+            _fail(result, info, f"plugin name '{info.name}' is also used by {seen[info.name].label}", strict)
+            continue
+        plugin = None
+        try:
+            plugin = _import(source)
+            pm.register(plugin, name=info.name)
+            _check_hooks(pm, plugin)
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is isolated
+            if plugin is not None and pm.is_registered(plugin):
+                pm.unregister(plugin)
+            _fail(result, info, _describe_error(exc), strict, exc)
+            continue
+        seen[info.name] = info
+        registrar = Registrar(registry, info)
+        try:
+            _call_register(pm, plugin, registrar)
+        except Exception as exc:  # noqa: BLE001
+            registry.remove_plugin(info.name)
+            pm.unregister(plugin)
+            _fail(result, info, _describe_error(exc), strict, exc)
+            continue
+        result.plugins.append(replace(info, components=registrar.count))
+    return result
+
+
+def _import(source: Any) -> Any:
+    if isinstance(source, metadata.EntryPoint):
+        return source.load()
+    if isinstance(source, str):
+        return importlib.import_module(source)
+    return source
+
+
+def _check_hooks(pm: pluggy.PluginManager, plugin: Any) -> None:
+    """Catch the silent mistakes: a misspelt hook name, or a hook without ``@hookimpl``."""
+    pm.check_pending()
+    names = set(dir(plugin)) if isinstance(plugin, types.ModuleType) else set(dir(type(plugin)))
+    hooks = {"register_components"}
+    for name in names & hooks:
+        if not pm.parse_hookimpl_opts(plugin, name):
+            raise GanzooError(f"{name} is defined but not decorated with @ganzoo.hookimpl")
+
+
+def _call_register(pm: pluggy.PluginManager, plugin: Any, registrar: Registrar) -> None:
+    """Call one plugin's hook with its own registrar (pluggy would call all plugins at once)."""
+    for impl in pm.hook.register_components.get_hookimpls():
+        if impl.plugin is plugin:
+            kwargs = {"registrar": registrar}
+            impl.function(**{k: kwargs[k] for k in impl.argnames})
+
+
+def _fail(result: PluginSet, info: PluginInfo, message: str, strict: bool, exc: BaseException | None = None):
+    failed = replace(info, status="failed", error=message)
+    result.plugins.append(failed)
+    if strict:
+        raise PluginError(f"plugin {info.label} failed to load: {message}") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def _cached() -> PluginSet:
+    return load_plugins()
+
+
+def get_plugins() -> PluginSet:
+    """The process-wide plugin set, built on first use (never at import time)."""
+    return _cached()
+
+
+def get_registry() -> Registry:
+    return get_plugins().registry
+
+
+def reset() -> None:
+    """Forget the cached plugin set (after installing a plugin in-process, or in tests)."""
+    _cached.cache_clear()

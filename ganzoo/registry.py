@@ -1,0 +1,169 @@
+"""The registry of components: what each plugin offers, under which (kind, name).
+
+Modelled on timm's registry for listing (glob filters) but populated only through the
+plugin hooks, never by import side effects.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from ganzoo.components import Dataset, Discriminator, Generator, Loss, Recipe
+from ganzoo.config import ComponentConfig
+from ganzoo.errors import DuplicateComponentError, GanzooError, UnknownComponentError
+
+KINDS: dict[str, type] = {
+    "generator": Generator,
+    "discriminator": Discriminator,
+    "loss": Loss,
+    "recipe": Recipe,
+    "dataset": Dataset,
+    "metric": object,
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where components came from: the plugin (entry-point) name, distribution and version."""
+
+    name: str
+    dist: str | None = None
+    version: str | None = None
+    module: str | None = None
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str | None = None
+    components: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.dist and self.dist != self.name:
+            return f"{self.name} ({self.dist} {self.version or ''})".replace(" )", ")")
+        return f"{self.name} {self.version or ''}".strip()
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    kind: str
+    name: str
+    cls: type
+    config: type[BaseModel]
+    plugin: PluginInfo
+    summary: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def make_config(self, values: Mapping[str, Any] | None = None) -> BaseModel:
+        return self.config.model_validate(dict(values or {}))
+
+    def build(self, config: BaseModel | Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if not isinstance(config, BaseModel):
+            config = self.make_config(config)
+        return self.cls(config, **kwargs)
+
+
+def _summary(cls: type) -> str:
+    doc = inspect.getdoc(cls) or ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, str], ComponentSpec] = {}
+
+    def add(self, spec: ComponentSpec) -> None:
+        if spec.kind not in KINDS:
+            raise GanzooError(
+                f"plugin {spec.plugin.name}: unknown component kind '{spec.kind}' "
+                f"(kinds: {', '.join(KINDS)})"
+            )
+        key = (spec.kind, spec.name)
+        if key in self._specs:
+            other = self._specs[key]
+            raise DuplicateComponentError(
+                f"{spec.kind} '{spec.name}' is registered twice: by plugin {other.plugin.label} "
+                f"and by plugin {spec.plugin.label}; uninstall or disable one "
+                f"(GANZOO_DISABLE_PLUGINS={spec.plugin.name})"
+            )
+        self._specs[key] = spec
+
+    def get(self, kind: str, name: str) -> ComponentSpec:
+        try:
+            return self._specs[(kind, name)]
+        except KeyError:
+            raise UnknownComponentError(kind, name, self.names(kind)) from None
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._specs
+
+    def __iter__(self) -> Iterator[ComponentSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: (list(KINDS).index(s.kind), s.name)))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(name for k, name in self._specs if k == kind)
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[ComponentSpec]:
+        """Components of ``kind`` (all kinds when None) whose name matches the glob ``pattern``."""
+        return [s for s in self if (kind is None or s.kind == kind) and fnmatch.fnmatch(s.name, pattern)]
+
+    def remove_plugin(self, plugin_name: str) -> None:
+        """Drop everything a plugin registered (used when its hook fails half way)."""
+        self._specs = {k: s for k, s in self._specs.items() if s.plugin.name != plugin_name}
+
+
+class Registrar:
+    """What a plugin's ``register_components`` hook receives: registration bound to that plugin."""
+
+    def __init__(self, registry: Registry, plugin: PluginInfo):
+        self._registry = registry
+        self.plugin = plugin
+        self.count = 0
+
+    def component(
+        self,
+        kind: str,
+        name: str,
+        cls: type,
+        *,
+        config: type[ComponentConfig] | None = None,
+        summary: str | None = None,
+        **extra: Any,
+    ) -> None:
+        base = KINDS.get(kind)
+        if base not in (None, object) and not (isinstance(cls, type) and issubclass(cls, base)):
+            raise GanzooError(
+                f"plugin {self.plugin.name}: {kind} '{name}' must be a subclass of "
+                f"ganzoo.{base.__name__}, got {cls!r}"
+            )
+        config = config or getattr(cls, "Config", None)
+        if not (isinstance(config, type) and issubclass(config, BaseModel)):
+            raise GanzooError(f"plugin {self.plugin.name}: {kind} '{name}' has no pydantic config model")
+        self._registry.add(
+            ComponentSpec(kind, name, cls, config, self.plugin, summary or _summary(cls), extra)
+        )
+        self.count += 1
+
+    def generator(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("generator", name, cls, **kw)
+
+    def discriminator(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("discriminator", name, cls, **kw)
+
+    def loss(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("loss", name, cls, **kw)
+
+    def recipe(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("recipe", name, cls, **kw)
+
+    def dataset(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("dataset", name, cls, **kw)
+
+    def metric(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("metric", name, cls, **kw)
