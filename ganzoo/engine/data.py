@@ -1,0 +1,52 @@
+"""Batches in a reproducible order that a resumed run can continue mid-epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ganzoo.components import Batch, Dataset
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Shuffles each epoch with a generator seeded by (seed, epoch), so the order of every epoch
+    is known in advance and a resumed run skips to its batch without loading the skipped data."""
+
+    def __init__(self, length: int, batch_size: int, seed: int, *, shuffle: bool = True,
+                 rank: int = 0, world_size: int = 1):
+        self.length, self.batch_size, self.seed, self.shuffle = length, batch_size, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start_batch = 0, 0
+
+    def batches_per_epoch(self) -> int:
+        return max(self.length // (self.batch_size * self.world_size), 1)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch() - self.start_batch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.length, generator=g).tolist()
+        else:
+            order = list(range(self.length))
+        if len(order) < self.batch_size * self.world_size:  # tiny data sets: repeat to fill a batch
+            order = (order * (self.batch_size * self.world_size // max(len(order), 1) + 1))
+        per = self.batch_size * self.world_size
+        for b in range(self.start_batch, self.batches_per_epoch()):
+            chunk = order[b * per:(b + 1) * per]
+            yield chunk[self.rank::self.world_size]
+
+
+def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_step: int,
+                     **loader_kwargs) -> Iterator[Batch]:
+    """Yield batches forever, starting where iteration ``start_step`` would be."""
+    per_epoch = sampler.batches_per_epoch()
+    sampler.epoch, sampler.start_batch = divmod(start_step, per_epoch)
+    while True:
+        loader = DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)
+        yield from loader
+        sampler.epoch += 1
+        sampler.start_batch = 0

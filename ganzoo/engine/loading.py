@@ -1,0 +1,35 @@
+"""Rebuild a trained recipe from a run directory or a checkpoint, for inference and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganzoo.components import Recipe
+from ganzoo.engine import checkpoint as ckpt
+from ganzoo.errors import CheckpointError
+from ganzoo.recipe import ResolvedRecipe, load_recipe
+
+
+def find_run_dir(checkpoint_dir: Path) -> Path | None:
+    """The run directory owning a checkpoint (the one with recipe.toml above it)."""
+    for parent in [checkpoint_dir, *checkpoint_dir.parents][:3]:
+        if (parent / "recipe.toml").is_file():
+            return parent
+    return None
+
+
+def load_trained(
+    path: Path | str, *, device: torch.device | str = "cpu", check_data: bool = False
+) -> tuple[ResolvedRecipe, Recipe, Path]:
+    """(resolved recipe, recipe with trained weights in eval mode, checkpoint dir) from a run
+    directory, its checkpoints folder or one checkpoint directory."""
+    directory = ckpt.resolve_checkpoint(Path(path))
+    run_dir = find_run_dir(directory)
+    if run_dir is None:
+        raise CheckpointError(f"{directory}: no recipe.toml found in it or the run directory above it")
+    resolved = load_recipe(run_dir / "recipe.toml", check_data=check_data)
+    recipe = resolved.build_recipe()
+    ckpt.load_weights(directory, recipe)
+    return resolved, recipe.to(device).eval(), directory

@@ -1,0 +1,346 @@
+"""Recipe files: TOML that chooses and configures components, validated in two phases.
+
+Phase 1 checks the skeleton (the ``run``, ``train``, ``recipe`` and ``data`` tables, and which
+other tables may exist); phase 2 validates each component table against that component's own
+config model. Errors carry the dotted path the user wrote (pydantic's discriminated unions
+would put the tag in the path), all of them are reported at once, and each unknown name or
+key gets a "did you mean".
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ganzoo.components import Dataset, Recipe
+from ganzoo.errors import DataError, RecipeError, RecipeIssue, UnknownComponentError, did_you_mean
+from ganzoo.registry import ComponentSpec, Registry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunSection(Section):
+    """Where the run goes and what makes it reproducible."""
+
+    name: str | None = Field(None, description="Run name; the run directory is out_dir/name (default: file stem).")
+    out_dir: str = Field("runs", description="Parent folder of run directories.")
+    seed: int = Field(0, description="Seed of every random generator (python, numpy, torch, data order).")
+    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N.")
+
+
+class TrainSection(Section):
+    """How long and how the engine trains, logs, samples and checkpoints."""
+
+    iterations: int | None = Field(None, gt=0, description="Length of the run in iterations.")
+    epochs: int | None = Field(None, gt=0, description="Length of the run in passes over the data (instead).")
+    batch_size: int = Field(1, gt=0, description="Images per domain per iteration.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    log_every: int = Field(50, gt=0, description="Iterations between JSONL log lines.")
+    sample_every: int = Field(500, ge=0, description="Iterations between sample grids (0: only at the end).")
+    checkpoint_every: int = Field(1000, ge=0, description="Iterations between checkpoints (0: only at the end).")
+    keep_last: int = Field(3, gt=0, description="Periodic checkpoints kept on disk.")
+    eval_every: int = Field(0, ge=0, description="Iterations between evaluations (0: at start and end only).")
+    eval_items: int = Field(64, gt=0, description="Test items used by each evaluation.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Autocast precision on CUDA.")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> TrainSection:
+        if self.iterations is not None and self.epochs is not None:
+            raise ValueError("give iterations or epochs, not both")
+        if self.iterations is None and self.epochs is None:
+            self.iterations = 1000
+        return self
+
+
+SECTIONS = {"run": RunSection, "train": TrainSection}
+COMPONENT_TABLES = {"recipe": "recipe", "data": "dataset"}
+
+
+@dataclass
+class ResolvedComponent:
+    """A chosen component with its validated config."""
+
+    slot: str
+    spec: ComponentSpec
+    config: BaseModel
+
+    def table(self) -> dict[str, Any]:
+        return {"type": self.spec.name, **self.config.model_dump(mode="json", exclude_none=True)}
+
+    def build(self, **kwargs: Any) -> Any:
+        if self.spec.kind == "loss":
+            kwargs.setdefault("name", self.slot)
+        return self.spec.build(self.config, **kwargs)
+
+
+@dataclass
+class ResolvedRecipe:
+    source: Path | None
+    run: RunSection
+    train: TrainSection
+    recipe: ResolvedComponent
+    data: ResolvedComponent
+    slots: dict[str, ResolvedComponent] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.run.name or (self.source.stem if self.source else self.recipe.spec.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved recipe (every default written out); re-runnable as a file."""
+        return {
+            "run": self.run.model_dump(mode="json", exclude_none=True),
+            "train": self.train.model_dump(mode="json", exclude_none=True),
+            "recipe": self.recipe.table(),
+            "data": self.data.table(),
+            **{slot: comp.table() for slot, comp in self.slots.items()},
+        }
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    def parts(self) -> dict[str, Callable[[], Any]]:
+        return {slot: comp.build for slot, comp in self.slots.items()}
+
+    def build_recipe(self) -> Recipe:
+        return self.recipe.spec.cls(self.recipe.config, self.parts())
+
+    def build_dataset(self, split: str = "train") -> Dataset:
+        return self.data.build(split=split)
+
+
+# ---------------------------------------------------------------- reading and overriding
+
+
+def read_toml(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        hint = "" if path.suffix == ".toml" else " (recipes are .toml files)"
+        raise RecipeError([RecipeIssue("", f"recipe file not found{hint}")], path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:  # tomllib's message has the line, not the file
+        raise RecipeError([RecipeIssue("", f"invalid TOML: {exc}")], path) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError([RecipeIssue("", f"not a UTF-8 text file ({exc.reason})")], path) from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value as a TOML literal (1e-4, true, [1, 2], "x"); a bare word is a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Apply ``key.path=VALUE`` overrides; returns the new dict and path -> origin ("--set #i")."""
+    data = copy.deepcopy(data)
+    origins: dict[str, str] = {}
+    issues: list[RecipeIssue] = []
+    for i, item in enumerate(overrides, 1):
+        origin = f"--set #{i}"
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            issues.append(RecipeIssue("", f"expected KEY.PATH=VALUE, got {item!r}", origin))
+            continue
+        *parents, leaf = key.split(".")
+        node = data
+        for depth, part in enumerate(parents):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parents[: depth + 1])
+                issues.append(RecipeIssue(key, f"'{where}' is a value, not a table", origin))
+                break
+            node = child
+        else:
+            node[leaf] = parse_value(value.strip())
+            origins[key] = origin
+    if issues:
+        raise RecipeError(issues)
+    return data, origins
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """Field names of the (nested) model a pydantic error location points into."""
+    for part in loc:
+        info = model.model_fields.get(str(part))
+        annotation = getattr(info, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _humanize(error: Mapping[str, Any]) -> str:
+    msg = str(error["msg"])
+    msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+    msg = msg[:1].lower() + msg[1:]
+    if "input" in error and not isinstance(error["input"], dict) and error["type"] != "missing":
+        msg += f", got {error['input']!r}"
+    return msg
+
+
+def validation_issues(
+    exc: ValidationError, model: type[BaseModel], prefix: str, origins: Mapping[str, str]
+) -> list[RecipeIssue]:
+    issues = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        path = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
+        if error["type"] == "extra_forbidden":
+            message = "unknown field" + did_you_mean(str(loc[-1]), _fields_at(model, loc[:-1]))
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        else:
+            message = _humanize(error)
+        issues.append(RecipeIssue(path, message, _origin(path, origins)))
+    return issues
+
+
+def _origin(path: str, origins: Mapping[str, str]) -> str | None:
+    for key, origin in origins.items():
+        if path == key or path.startswith(key + ".") or key.startswith(path + "."):
+            return origin
+    return None
+
+
+def _validate_model(
+    model: type[BaseModel], values: Any, prefix: str, origins: Mapping[str, str], issues: list[RecipeIssue]
+) -> BaseModel | None:
+    if not isinstance(values, dict):
+        issues.append(RecipeIssue(prefix, f"must be a table, got {values!r}", _origin(prefix, origins)))
+        return None
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        issues.extend(validation_issues(exc, model, prefix, origins))
+        return None
+
+
+def _choose(
+    registry: Registry, kind: str, table: str, values: Any, default: str | None,
+    origins: Mapping[str, str], issues: list[RecipeIssue],
+) -> tuple[ComponentSpec | None, dict[str, Any]]:
+    if not isinstance(values, dict):
+        issues.append(RecipeIssue(table, f"must be a table, got {values!r}", _origin(table, origins)))
+        return None, {}
+    values = dict(values)
+    name = values.pop("type", default)
+    path = f"{table}.type"
+    if name is None:
+        issues.append(RecipeIssue(path, f"required: which {kind} to use (see: ganzoo list-components {kind})",
+                                  _origin(path, origins)))
+        return None, values
+    if not isinstance(name, str):
+        issues.append(RecipeIssue(path, f"must be a {kind} name, got {name!r}", _origin(path, origins)))
+        return None, values
+    try:
+        return registry.get(kind, name), values
+    except UnknownComponentError as exc:
+        issues.append(RecipeIssue(path, str(exc), _origin(path, origins)))
+        return None, values
+
+
+def resolve(
+    data: Mapping[str, Any],
+    registry: Registry,
+    *,
+    source: Path | None = None,
+    origins: Mapping[str, str] | None = None,
+    check_data: bool = True,
+) -> ResolvedRecipe:
+    """Validate a parsed recipe against the registry; raises RecipeError with every issue."""
+    origins = origins or {}
+    issues: list[RecipeIssue] = []
+    sections = {name: _validate_model(model, data.get(name, {}), name, origins, issues)
+                for name, model in SECTIONS.items()}
+
+    recipe_spec, recipe_values = _choose(registry, "recipe", "recipe", data.get("recipe", {}), None,
+                                         origins, issues)
+    data_spec, data_values = _choose(registry, "dataset", "data", data.get("data", {}), None, origins, issues)
+
+    slots = dict(getattr(recipe_spec.cls, "slots", {})) if recipe_spec else {}
+    known = [*SECTIONS, *COMPONENT_TABLES, *slots]
+    for key in data:
+        if key not in known and recipe_spec is not None:
+            hint = did_you_mean(key, known)
+            listing = ", ".join(slots) or "none"
+            issues.append(RecipeIssue(key, f"unknown table{hint} (recipe '{recipe_spec.name}' has slots: "
+                                           f"{listing})", _origin(key, origins)))
+
+    recipe_config = data_config = None
+    if recipe_spec:
+        recipe_config = _validate_model(recipe_spec.config, recipe_values, "recipe", origins, issues)
+    if data_spec:
+        data_config = _validate_model(data_spec.config, data_values, "data", origins, issues)
+        if data_config is not None and check_data:
+            try:
+                data_spec.cls.check_source(data_config, "train")
+            except DataError as exc:
+                issues.append(RecipeIssue("data", str(exc), _origin("data", origins)))
+
+    resolved_slots: dict[str, ResolvedComponent] = {}
+    for slot_name, slot in slots.items():
+        spec, values = _choose(registry, slot.kind, slot_name, data.get(slot_name, {}), slot.default,
+                               origins, issues)
+        if spec is None:
+            continue
+        # The recipe's preferred values (e.g. cycle weight 10) apply to whichever component fills
+        # the slot, for the fields it has; the user's values win.
+        preferred = {k: v for k, v in slot.defaults.items() if k in spec.config.model_fields}
+        config = _validate_model(spec.config, {**preferred, **values}, slot_name, origins, issues)
+        if config is not None:
+            resolved_slots[slot_name] = ResolvedComponent(slot_name, spec, config)
+
+    if issues:
+        raise RecipeError(issues, source)
+    assert recipe_spec and data_spec and recipe_config is not None and data_config is not None
+    return ResolvedRecipe(
+        source=source,
+        run=sections["run"],  # type: ignore[arg-type]
+        train=sections["train"],  # type: ignore[arg-type]
+        recipe=ResolvedComponent("recipe", recipe_spec, recipe_config),
+        data=ResolvedComponent("data", data_spec, data_config),
+        slots=resolved_slots,
+    )
+
+
+def load_recipe(
+    path: Path | str,
+    overrides: Iterable[str] = (),
+    registry: Registry | None = None,
+    *,
+    check_data: bool = True,
+) -> ResolvedRecipe:
+    """Read, override and validate a recipe file."""
+    if registry is None:
+        from ganzoo.plugins import get_registry
+
+        registry = get_registry()
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        raw, origins = apply_overrides(raw, list(overrides))
+    except RecipeError as exc:
+        raise RecipeError(exc.issues, path) from None
+    return resolve(raw, registry, source=path, origins=origins, check_data=check_data)

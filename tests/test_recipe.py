@@ -1,0 +1,151 @@
+"""Recipe validation: every error a user can make is reported at once, with its path and a hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganzoo.errors import RecipeError
+from ganzoo.recipe import apply_overrides, load_recipe, parse_value
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "x.toml"
+    path.write_text(text)
+    return path
+
+
+BASE = """
+[recipe]
+type = "cyclegan"
+[data]
+type = "procedural"
+"""
+
+
+def messages(exc: RecipeError) -> list[str]:
+    return str(exc).splitlines()
+
+
+def test_all_shipped_recipes_validate_or_only_miss_their_data():
+    for path in sorted((REPO / "recipes").glob("*.toml")):
+        try:
+            load_recipe(path)
+        except RecipeError as exc:
+            assert all(issue.path == "data" for issue in exc.issues), f"{path.name}: {exc}"
+
+
+def test_quickstart_resolves_with_recipe_defaults():
+    resolved = load_recipe(REPO / "recipes" / "quickstart.toml")
+    assert resolved.recipe.spec.name == "cyclegan"
+    assert resolved.slots["cycle_loss"].config.weight == 10.0
+    assert resolved.slots["identity_loss"].config.weight == 5.0
+    assert resolved.recipe.config.optimizer.lr == 2e-4
+    assert resolved.recipe.config.optimizer.betas == (0.5, 0.999)
+    assert resolved.recipe.config.pool_size == 50
+
+
+def test_unknown_component_has_suggestion_and_listing_command(tmp_path):
+    path = write(tmp_path, BASE + '[generator]\ntype = "resnet9"\n')
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert messages(info.value) == [
+        f"{path}: generator.type: unknown generator 'resnet9'; did you mean 'resnet_9blocks'? "
+        "(see: ganzoo list-components generator)"
+    ]
+
+
+def test_unknown_field_suggests_the_right_one_and_all_errors_come_together(tmp_path):
+    path = write(tmp_path, BASE + '[generator]\nngff = 32\n[discriminator]\nndf = -1\n'
+                                  '[train]\nbatchsize = 2\n[recipe.optimizer]\nlr = 0\n')
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    lines = messages(info.value)
+    assert f"{path}: generator.ngff: unknown field; did you mean 'ngf'?" in lines
+    assert f"{path}: train.batchsize: unknown field; did you mean 'batch_size'?" in lines
+    assert f"{path}: discriminator.ndf: must be greater than 0, got -1" in lines
+    assert f"{path}: recipe.optimizer.lr: must be greater than 0, got 0" in lines
+    assert len(lines) == 4
+
+
+def test_unknown_table_and_missing_recipe_type(tmp_path):
+    path = write(tmp_path, BASE + "[generatr]\nngf = 8\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    (line,) = messages(info.value)
+    assert line.startswith(f"{path}: generatr: unknown table; did you mean 'generator'?")
+    path = write(tmp_path, '[data]\ntype = "procedural"\n')
+    with pytest.raises(RecipeError, match=r"recipe.type: required: which recipe to use"):
+        load_recipe(path)
+
+
+def test_wrong_types_are_located(tmp_path):
+    path = write(tmp_path, BASE + '[train]\niterations = "many"\n[generator]\ntype = 3\n')
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    lines = messages(info.value)
+    assert f"{path}: train.iterations: must be a valid integer, unable to parse string as an integer, " \
+           "got 'many'" in lines
+    assert f"{path}: generator.type: must be a generator name, got 3" in lines
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path):
+    path = write(tmp_path, "[recipe\ntype = 1\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert str(info.value).startswith(f"{path}: invalid TOML: ")
+    assert "line 1" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        load_recipe(tmp_path / "nope.toml")
+
+
+def test_overrides_are_toml_literals_applied_before_validation(tmp_path):
+    path = write(tmp_path, BASE)
+    resolved = load_recipe(path, ["train.iterations=7", "generator.type=unet_128", "generator.ngf=8",
+                                  "recipe.optimizer.betas=[0.9, 0.99]", "run.name=hello"])
+    assert resolved.train.iterations == 7
+    assert resolved.slots["generator"].spec.name == "unet_128"
+    assert resolved.slots["generator"].config.ngf == 8
+    assert resolved.recipe.config.optimizer.betas == (0.9, 0.99)
+    assert resolved.name == "hello"
+
+
+def test_override_errors_name_the_override(tmp_path):
+    path = write(tmp_path, BASE)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path, ["train.iterations=10", "recipe.optimizer.lr=-1.0", "generator.ngff=3"])
+    lines = messages(info.value)
+    assert "--set #2: recipe.optimizer.lr: must be greater than 0, got -1.0" in lines
+    assert "--set #3: generator.ngff: unknown field; did you mean 'ngf'?" in lines
+    with pytest.raises(RecipeError, match=r"--set #1: expected KEY.PATH=VALUE, got 'train.iterations'"):
+        load_recipe(path, ["train.iterations"])
+    with pytest.raises(RecipeError, match=r"--set #1: train.iterations.x: 'train.iterations' is a value, not a table"):
+        apply_overrides({"train": {"iterations": 3}}, ["train.iterations.x=1"])
+
+
+def test_parse_value():
+    assert parse_value("1e-4") == 1e-4
+    assert parse_value("true") is True
+    assert parse_value("[1, 2]") == [1, 2]
+    assert parse_value('"quoted"') == "quoted"
+    assert parse_value("resnet_9blocks") == "resnet_9blocks"
+
+
+def test_resolved_recipe_round_trips_through_toml(tmp_path):
+    resolved = load_recipe(REPO / "recipes" / "quickstart.toml", ["train.iterations=3"])
+    again_path = tmp_path / "resolved.toml"
+    again_path.write_text(resolved.to_toml())
+    again = load_recipe(again_path)
+    assert again.to_dict() == resolved.to_dict()
+
+
+def test_both_iterations_and_epochs_is_an_error(tmp_path):
+    path = write(tmp_path, BASE + "[train]\niterations = 3\nepochs = 2\n")
+    with pytest.raises(RecipeError, match="train: give iterations or epochs, not both"):
+        load_recipe(path)
