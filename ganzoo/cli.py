@@ -12,6 +12,7 @@ import typer
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ganzoo.errors import GanzooError, did_you_mean
@@ -39,7 +40,7 @@ def user_errors():
         yield
     except GanzooError as exc:
         for line in str(exc).splitlines():
-            err.print(f"[bold red]error:[/bold red] {line}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/bold red] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -49,7 +50,7 @@ def plugins(warn: bool = True):
     loaded = get_plugins()
     if warn:
         for p in loaded.failed:
-            err.print(f"[yellow]warning:[/yellow] plugin {p.label} failed to load: {p.error}",
+            err.print(f"[yellow]warning:[/yellow] plugin {escape(p.label)} failed to load: {escape(p.error or '')}",
                       highlight=False, soft_wrap=True)
     return loaded
 
@@ -68,7 +69,7 @@ def list_components(
 
     with user_errors():
         if kind is not None and kind not in KINDS:
-            singular = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else None
+            singular = next((k for k in (kind[:-1], kind[:-2]) if kind.endswith("s") and k in KINDS), None)
             if singular:
                 kind = singular
             else:
@@ -107,10 +108,11 @@ def describe(
         out.print(config_table(spec.config))
         slots = getattr(spec.cls, "slots", None)
         if slots:
-            table = Table("Slot (table)", "Kind", "Default", "Recipe defaults", "Meaning", title="Slots")
+            table = Table("Slot (table)", "Kind", "Default", "Meaning", title="Slots")
             for slot_name, slot in slots.items():
                 defaults = ", ".join(f"{k}={v}" for k, v in slot.defaults.items())
-                table.add_row(f"[{slot_name}]", slot.kind, slot.default, defaults, slot.help)
+                default = f"{slot.default} ({defaults})" if defaults else slot.default
+                table.add_row(escape(f"[{slot_name}]"), slot.kind, default, slot.help)
             out.print(table)
 
 
@@ -151,7 +153,7 @@ def plugins_command(as_json: Annotated[bool, typer.Option("--json")] = False) ->
     table = Table("Plugin", "Distribution", "Version", "Components", "Status")
     for p in loaded.plugins:
         status = {"loaded": "[green]loaded[/green]", "disabled": "[dim]disabled[/dim]"}.get(
-            p.status, f"[red]failed[/red]: {p.error}")
+            p.status, f"[red]failed[/red]: {escape(p.error or '')}")
         table.add_row(p.name, p.dist or "", p.version or "", str(p.components), status)
     out.print(table)
 
