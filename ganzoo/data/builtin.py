@@ -9,7 +9,12 @@ from ganzoo.hookspecs import hookimpl
 @hookimpl
 def register_components(registrar):
     from ganzoo.data.folders import UnpairedFolderDataset
+    from ganzoo.data.paired import AlignedDataset, PairedFoldersDataset
     from ganzoo.data.procedural import ProceduralDataset
+    from ganzoo.data.two_folders import TwoFoldersDataset
 
     registrar.dataset("procedural", ProceduralDataset)
     registrar.dataset("unpaired_folders", UnpairedFolderDataset)
+    registrar.dataset("two_folders", TwoFoldersDataset)
+    registrar.dataset("aligned", AlignedDataset)
+    registrar.dataset("paired_folders", PairedFoldersDataset)

@@ -1,0 +1,146 @@
+"""Listing and safe reading of image files, shared by every folder-based dataset.
+
+A data set of thousands of scraped images usually holds a few broken files. One of them must
+not kill a DataLoader worker hours into a run, so :class:`ImageList` skips an unreadable file
+with a single warning and returns the next readable image instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ganzoo.errors import DataError
+
+IMG_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+"""File name endings (compared case-insensitively) that are taken for images."""
+
+
+class DataWarning(UserWarning):
+    """A data problem that is worked around (a skipped file), not fatal."""
+
+
+def is_image_file(path: str | Path) -> bool:
+    """Whether ``path`` has an image extension (``.JPG`` counts: cameras write upper case)."""
+    return Path(path).suffix.lower() in IMG_EXTENSIONS
+
+
+def list_images(folder: str | Path, max_items: int | None = None) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted by relative path.
+
+    Sorting makes item ``i`` the same file on every machine and run (``os.walk`` order is
+    not); ``max_items`` keeps the first ones of that order. A missing folder gives ``[]``;
+    callers that need images use :func:`require_images` for a readable error.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    files = [p for p in root.rglob("*") if p.is_file() and is_image_file(p)]
+    files.sort(key=lambda p: p.relative_to(root).as_posix())
+    return files if max_items is None else files[:max_items]
+
+
+def folder_problem(folder: str | Path, what: str) -> str | None:
+    """Why ``folder`` cannot serve as an image folder (missing, not a folder, no images), or None.
+
+    ``what`` names the folder's role in the message, e.g. ``"domain A of split train"``.
+    """
+    path = Path(folder)
+    if not path.exists():
+        return f"{what}: folder {path} does not exist"
+    if not path.is_dir():
+        return f"{what}: {path} is not a folder"
+    if not list_images(path, max_items=1):
+        exts = ", ".join(IMG_EXTENSIONS)
+        return f"{what}: folder {path} has no images ({exts})"
+    return None
+
+
+def require_images(folder: str | Path, what: str, *, hint: str = "", max_items: int | None = None) -> list[Path]:
+    """:func:`list_images`, raising :class:`DataError` (with ``hint`` appended) when there is none."""
+    problem = folder_problem(folder, what)
+    if problem:
+        raise DataError(problem + (f" {hint}" if hint else ""))
+    return list_images(folder, max_items=max_items)
+
+
+def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """Read an image fully into memory, upright (EXIF orientation applied), in PIL ``mode``.
+
+    ``load()`` is forced here so that a truncated file fails now, inside the caller's
+    ``try``, not later in a transform. Raises ``OSError`` (or ``ValueError``) when unreadable.
+    """
+    with Image.open(path) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)  # a copy, so closing the file is safe
+    if img.mode == mode:
+        return img
+    if img.mode.startswith("I;16"):  # 16-bit grey: convert() would clip at 255, so rescale
+        img = Image.fromarray((np.asarray(img, dtype=np.float32) / 257.0).round().astype(np.uint8))
+    if img.mode == "PA" or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA") and mode in ("RGB", "L"):
+        img = _flatten_alpha(img)
+    return img.convert(mode)
+
+
+def _flatten_alpha(img: Image.Image) -> Image.Image:
+    """Composite a transparent image on white, as viewers show it (``convert`` would show
+    whatever colour the transparent pixels happen to hold)."""
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+class ImageList:
+    """A sorted list of image files that reads item ``i`` or, if it is broken, the next good one.
+
+    Each broken file is warned about once (per process) and remembered, so it is not retried;
+    ``skipped`` lists them in the order met, so a run log can report how many were dropped.
+    Only when no file at all can be read does it raise :class:`DataError`.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        mode: str = "RGB",
+        name: str = "images",
+        on_skip: Callable[[Path, str], None] | None = None,
+    ):
+        self.paths = [Path(p) for p in paths]
+        self.mode = mode
+        self.name = name
+        self.bad: set[int] = set()
+        self.skipped: list[Path] = []
+        self.on_skip = on_skip  # e.g. SkipRecord.add, so DataLoader workers' skips reach the run log
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> tuple[Image.Image, Path]:
+        """The image at ``index`` (modulo the length) or the next readable one, and its path."""
+        n = len(self.paths)
+        if n == 0:
+            raise DataError(f"{self.name}: no image files")
+        for step in range(n):
+            i = (index + step) % n
+            if i in self.bad:
+                continue
+            path = self.paths[i]
+            try:
+                return open_image(path, self.mode), path
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+                self.bad.add(i)
+                self.skipped.append(path)
+                if self.on_skip is not None:
+                    self.on_skip(path, f"{type(err).__name__}: {err}")
+                warnings.warn(
+                    f"skipping unreadable image {path}: {type(err).__name__}: {err}",
+                    DataWarning,
+                    stacklevel=2,
+                )
+        raise DataError(f"{self.name}: none of the {n} image files can be read (first: {self.paths[0]})")

@@ -1,0 +1,186 @@
+"""pix2pix: slot defaults, the reference update order, learning on tiny paired data, and the
+facades recipe file (valid when its data is there, a download hint when it is not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganzoo.errors import GanzooError, RecipeError
+from ganzoo.optim import build_optimizer
+from ganzoo.recipe import load_recipe, resolve
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+TINY = {
+    "run": {"seed": 0},
+    "train": {"iterations": 4, "batch_size": 4},
+    "recipe": {"type": "pix2pix", "optimizer": {"lr": 1e-3, "betas": [0.5, 0.999]}},
+    "generator": {"type": "unet_128", "num_downs": 5, "ngf": 8},
+    "discriminator": {"ndf": 8, "n_layers": 2},
+}
+
+
+def write_aligned(root: Path, n: int = 8, size: int = 32, split: str = "train") -> Path:
+    """Side-by-side A|B files drawn from the procedural set's paired ground truth."""
+    from ganzoo.data.procedural import ProceduralConfig, ProceduralDataset
+
+    ds = ProceduralDataset(ProceduralConfig(image_size=size, train_size=n), "train")
+    folder = root / split
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        pair = ds.ground_truth(i)
+        ab = torch.cat([pair["A"], pair["B"]], dim=2)  # A left, B right
+        arr = ((ab.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{i:03d}.png")
+    return root
+
+
+def tiny(root: Path, **data) -> dict:
+    recipe = {k: dict(v) for k, v in TINY.items()}
+    recipe["data"] = {"type": "aligned", "root": str(root), "load_size": 32, "crop_size": 32,
+                      "preprocess": "resize_and_crop", **data}
+    return recipe
+
+
+def test_slot_defaults_follow_the_reference(ganzoo_registry, tmp_path):
+    write_aligned(tmp_path / "d", n=2)
+    resolved = resolve({"recipe": {"type": "pix2pix"},
+                        "data": {"type": "aligned", "root": str(tmp_path / "d")}}, ganzoo_registry)
+    g, d = resolved.slots["generator"], resolved.slots["discriminator"]
+    assert g.spec.name == "unet_256" and g.config.norm == "batch" and g.config.use_dropout
+    assert d.spec.name == "patchgan" and d.config.input_nc == 6 and d.config.norm == "batch"
+    assert resolved.slots["gan_loss"].spec.name == "vanilla"
+    assert resolved.slots["l1_loss"].spec.name == "l1" and resolved.slots["l1_loss"].config.weight == 100
+    cfg = resolved.recipe.config
+    assert cfg.optimizer.lr == 2e-4 and tuple(cfg.optimizer.betas) == (0.5, 0.999)
+    assert cfg.schedule.policy == "linear" and cfg.schedule.decay_start == 0.5
+
+
+def test_update_order_d_first_then_g_with_d_frozen(ganzoo_registry, tmp_path):
+    recipe = resolve(tiny(write_aligned(tmp_path / "d", n=2)), ganzoo_registry).build_recipe()
+    steps = recipe.train_steps()
+    assert [(s.name, s.optimizer) for s in steps] == [("D", "D"), ("G", "G")]
+    assert steps[1].frozen == (recipe.D,) and not steps[0].frozen
+    assert set(recipe.param_groups()) == {"G", "D"}
+    assert not hasattr(recipe, "pool") and recipe.requires_paired
+
+
+def train(recipe, batches, iterations: int) -> list[float]:
+    """The engine's iteration, inlined: each step zeroes, computes, back-propagates and steps
+    its optimizer, with the step's frozen modules excluded."""
+    opts = {name: build_optimizer(params, recipe.optimizer_config(name))
+            for name, params in recipe.param_groups().items()}
+    l1 = []
+    for it in range(iterations):
+        batch = batches[it % len(batches)]
+        for step in recipe.train_steps():
+            frozen = [p for m in step.frozen for p in m.parameters()]
+            for p in frozen:
+                p.requires_grad_(False)
+            opts[step.optimizer].zero_grad(set_to_none=True)
+            terms = step.compute(batch)
+            sum(terms.values()).backward()
+            opts[step.optimizer].step()
+            for p in frozen:
+                p.requires_grad_(True)
+            if "G_L1" in terms:
+                l1.append(float(terms["G_L1"].detach()) / 100.0)
+    return l1
+
+
+def test_a_few_steps_lower_l1_on_tiny_paired_data(ganzoo_registry, tmp_path):
+    torch.manual_seed(0)
+    resolved = resolve(tiny(write_aligned(tmp_path / "d", n=8)), ganzoo_registry)
+    ds = resolved.build_dataset("train")
+    assert ds.paired and ds[0]["A"].shape == (3, 32, 32)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False)
+    batches = [{k: v for k, v in b.items() if k in ("A", "B")} for b in loader]
+    recipe = resolved.build_recipe().train()
+    l1 = train(recipe, batches, 30)
+    first, last = np.mean(l1[:4]), np.mean(l1[-4:])
+    assert last < 0.75 * first, f"L1 did not fall: {first:.3f} -> {last:.3f}"
+    recipe.eval()
+    with torch.no_grad():
+        out = recipe.translate(batches[0]["A"])
+    assert out.shape == batches[0]["B"].shape and out.abs().max() <= 1
+    assert set(recipe.visuals()) == {"real_A", "fake_B", "real_B"}
+    with pytest.raises(GanzooError, match="A -> B only"):
+        recipe.translate(batches[0]["A"], "b2a")
+
+
+def test_discriminator_channels_must_match_the_pair(ganzoo_registry, tmp_path):
+    recipe = tiny(write_aligned(tmp_path / "d", n=1))
+    recipe["discriminator"]["input_nc"] = 3
+    with pytest.raises(GanzooError, match="input_nc.*= 6"):
+        resolve(recipe, ganzoo_registry).build_recipe()
+
+
+def test_grayscale_input_with_matching_discriminator(ganzoo_registry, tmp_path):
+    recipe = tiny(write_aligned(tmp_path / "d", n=2), input_nc=1)
+    recipe["generator"]["input_nc"] = 1
+    recipe["discriminator"]["input_nc"] = 4
+    resolved = resolve(recipe, ganzoo_registry)
+    item = resolved.build_dataset()[0]
+    batch = {"A": item["A"][None].repeat(2, 1, 1, 1), "B": item["B"][None].repeat(2, 1, 1, 1)}
+    assert batch["A"].shape[1] == 1
+    train(resolved.build_recipe(), [batch], 1)
+
+
+def test_facades_recipe_validates_when_its_data_exists(ganzoo_registry, tmp_path):
+    write_aligned(tmp_path / "facades", n=1, size=16)
+    resolved = load_recipe(RECIPES / "pix2pix_facades.toml", [f"data.root='{tmp_path / 'facades'}'"],
+                           ganzoo_registry)
+    assert resolved.recipe.spec.name == "pix2pix" and resolved.data.spec.name == "aligned"
+    assert resolved.data.config.direction == "BtoA"
+    assert (resolved.data.config.load_size, resolved.data.config.crop_size) == (286, 256)
+    assert resolved.train.batch_size == 1 and resolved.train.epochs == 200
+    item = resolved.build_dataset("train")[0]
+    assert item["A"].shape == (3, 256, 256)
+
+
+def test_facades_recipe_without_data_names_the_download_command(ganzoo_registry, tmp_path, ganzoo_cli):
+    missing = tmp_path / "nothing" / "facades"
+    with pytest.raises(RecipeError) as info:
+        load_recipe(RECIPES / "pix2pix_facades.toml", [f"data.root='{missing}'"], ganzoo_registry)
+    message = str(info.value)
+    assert str(missing) in message
+    assert f"ganzoo data download pix2pix/facades --root {missing.parent}" in message
+    result = ganzoo_cli("validate", RECIPES / "pix2pix_facades.toml", "--set", f"data.root='{missing}'")
+    assert result.exit_code == 2 and "ganzoo data download pix2pix/facades" in result.output
+
+
+def test_runs_end_to_end_through_the_cli(tmp_path, ganzoo_cli):
+    root = write_aligned(tmp_path / "d", n=4)
+    recipe = tmp_path / "p.toml"
+    recipe.write_text(f"""
+[run]
+out_dir = '{tmp_path / "runs"}'
+[train]
+iterations = 2
+batch_size = 2
+log_every = 1
+sample_every = 0
+checkpoint_every = 0
+[recipe]
+type = "pix2pix"
+[data]
+type = "aligned"
+root = '{root}'
+load_size = 32
+crop_size = 32
+[generator]
+type = "unet_128"
+num_downs = 5
+ngf = 4
+[discriminator]
+ndf = 4
+n_layers = 1
+""")
+    result = ganzoo_cli("run", recipe, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "finished at step 2" in result.output
