@@ -26,6 +26,7 @@ from ganzoo.components import (
 from ganzoo.config import ComponentConfig
 from ganzoo.errors import DataError, GanzooError
 from ganzoo.hookspecs import hookimpl
+from ganzoo.metrics.base import Metric, MetricConfig
 from ganzoo.optim import OptimizerConfig, ScheduleConfig
 from ganzoo.pool import ImagePool
 from ganzoo.registry import Registrar
@@ -51,6 +52,8 @@ __all__ = [
     "ImagePool",
     "Loss",
     "LossConfig",
+    "Metric",
+    "MetricConfig",
     "OptimizerConfig",
     "Parts",
     "Recipe",

@@ -29,7 +29,7 @@ from ganzoo.errors import GanzooError, PluginError
 from ganzoo.registry import PluginInfo, Registrar, Registry
 
 ENTRY_POINT_GROUP = "ganzoo"
-CORE_PLUGINS = {"ganzoo": "ganzoo.data.builtin"}
+CORE_PLUGINS = {"ganzoo.data": "ganzoo.data.builtin", "ganzoo.metrics": "ganzoo.metrics.builtin"}
 """Plugin name -> module of the core's own components (registered like pytest's built-ins)."""
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from ganzoo.components import Dataset, Discriminator, Generator, Loss, Recipe
 from ganzoo.config import ComponentConfig
 from ganzoo.errors import DuplicateComponentError, GanzooError, UnknownComponentError
+from ganzoo.metrics.base import Metric
 
 KINDS: dict[str, type] = {
     "generator": Generator,
@@ -24,7 +25,7 @@ KINDS: dict[str, type] = {
     "loss": Loss,
     "recipe": Recipe,
     "dataset": Dataset,
-    "metric": object,
+    "metric": Metric,
 }
 
 
@@ -137,7 +138,7 @@ class Registrar:
         **extra: Any,
     ) -> None:
         base = KINDS.get(kind)
-        if base not in (None, object) and not (isinstance(cls, type) and issubclass(cls, base)):
+        if base is not None and not (isinstance(cls, type) and issubclass(cls, base)):
             raise GanzooError(
                 f"plugin {self.plugin.name}: {kind} '{name}' must be a subclass of "
                 f"ganzoo.{base.__name__}, got {cls!r}"

@@ -116,7 +116,7 @@ def test_allow_and_deny_lists(fake_distribution, monkeypatch):
     monkeypatch.delenv("GANZOO_DISABLE_PLUGINS")
     monkeypatch.setenv("GANZOO_PLUGINS", "third,losses")
     plugins = load_plugins()
-    assert {p.name for p in plugins.plugins if p.status == "loaded"} == {"ganzoo", "third", "losses"}
+    assert {p.name for p in plugins.plugins if p.status == "loaded"} == {"ganzoo.data", "ganzoo.metrics", "third", "losses"}
     assert by_name(plugins, "networks").status == "disabled"
 
 

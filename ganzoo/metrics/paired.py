@@ -220,6 +220,10 @@ class LPIPS(_MeanOverImages):
     key = "lpips"
     higher_is_better: ClassVar[dict[str, bool]] = {"lpips": False}
 
+    def check(self) -> None:
+        if not self.config.random_backbone:
+            resolve_lpips_backbone(self.config.net, self.config.backbone_weights)
+
     def model(self) -> torch.nn.Module:
         c = self.config
         key = (c.net, str(c.backbone_weights), c.random_backbone, c.seed, str(self.device))
@@ -231,8 +235,14 @@ class LPIPS(_MeanOverImages):
     @torch.no_grad()
     def per_image(self, output: Tensor, target: Tensor) -> Tensor:
         model, bs = self.model(), self.config.batch_size
-        scores = [model(o.to(self.device), t.to(self.device)).flatten().cpu()
-                  for o, t in zip(output.split(bs), target.split(bs), strict=True)]
+        try:
+            scores = [model(o.to(self.device), t.to(self.device)).flatten().cpu()
+                      for o, t in zip(output.split(bs), target.split(bs), strict=True)]
+        except RuntimeError as exc:
+            if "too small" not in str(exc):
+                raise
+            raise GanzooError(f"LPIPS ({self.config.net}) cannot score images of {tuple(output.shape[-2:])} px: "
+                              "its backbone's pooling needs more (alex: at least 31 px)") from None
         return torch.cat(scores)
 
     def protocol(self) -> dict[str, Any]:

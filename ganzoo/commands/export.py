@@ -1,0 +1,51 @@
+"""``ganzoo export``: a trained translation as a TorchScript or ONNX file, checked against the eager model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def export(
+    source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="File to write (.pt for TorchScript, .onnx).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="torchscript or onnx.")] = "onnx",
+    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
+    size: Annotated[int, typer.Option(min=1, help="Side of the example input (rounded up to the stride).")] = 256,
+    opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")] = None,  # noqa: UP045
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Compare with the eager model.")] = True,
+) -> None:
+    """Export a trained translation to TorchScript or ONNX, checked against the eager model.
+
+    Prints the max abs difference between the exported and the eager model on a fresh input of
+    another batch size and image size than the traced one.
+    """
+    from ganzoo.cli import err, out, plugins, user_errors
+    from ganzoo.errors import GanzooError
+
+    with user_errors():
+        from ganzoo.engine.loading import load_trained
+        from ganzoo.export import export_translation
+
+        if fmt not in ("torchscript", "onnx"):
+            raise GanzooError(f"--format must be torchscript or onnx, got '{fmt}'")
+        plugins()
+        _, recipe, ckpt_dir = load_trained(source, device="cpu")
+        err.print(f"exporting {ckpt_dir} ({direction}) as {fmt}...", highlight=False)
+        result = export_translation(recipe, out_file, fmt=fmt, direction=direction, size=size,  # type: ignore[arg-type]
+                                    opset=opset, check=check)
+        shapes = "dynamic batch and size (multiples of the stride)" if result.dynamic else "fixed input shape"
+        out.print(f"wrote {result.path} ({shapes})", highlight=False)
+        if result.note:
+            err.print(f"[yellow]note:[/yellow] {result.note}", highlight=False)
+        if result.max_abs_diff is not None:
+            out.print(f"max abs difference to the eager model on {result.checked_shape}: {result.max_abs_diff:.3g}",
+                      highlight=False)
+            if result.max_abs_diff > 1e-3:
+                raise GanzooError(f"the exported model differs from the eager one by {result.max_abs_diff:.3g}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)

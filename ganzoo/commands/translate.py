@@ -1,0 +1,114 @@
+"""``ganzoo translate``: run a trained model (or an imported reference generator) on image files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+FORMATS = ("png", "jpg", "same")
+
+
+def translate(
+    paths: Annotated[list[Path], typer.Argument(
+        help="CHECKPOINT_OR_RUN followed by INPUT files or folders (folders are searched recursively); "
+             "with --reference-generator, only inputs.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder; file names mirror the inputs.")],
+    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
+    precision: Annotated[str, typer.Option(
+        help="auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1,
+                                            help="Images per batch (same-size images are batched).")] = 4,
+    workers: Annotated[int, typer.Option(min=0, help="Image decoding processes (0: in the main process).")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="png (lossless), jpg, or same as the input.")] = "png",
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality (with --format jpg/same).")] = 95,
+    reference_generator: Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045 - typer on 3.10
+        "--reference-generator",
+        help="A generator checkpoint of a reference implementation (e.g. latest_net_G_A.pth) to use instead "
+             "of a ganzoo run; repeat it with --reference-recipe (G_A and G_B files).")] = None,
+    reference_recipe: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--reference-recipe",
+        help="Load the reference file(s) into this recipe's generators and translate with the recipe "
+             "(needed for UNIT's gen_*.pt: a2b is A's encoder with B's decoder).")] = None,
+    generator: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Registered generator the reference checkpoint is loaded into (default: resnet_9blocks, or "
+             "the recipe's default).")] = None,
+    generator_option: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--generator-option", "-g", help="Config of that generator: KEY=VALUE (e.g. ngf=64, n_blocks=6).")] = None,
+    part: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Which state dict of a file holding several (UNIT's gen_*.pt: a or b).")] = None,
+    show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+) -> None:
+    """Translate images with a trained run, a checkpoint, or a reference generator checkpoint.
+
+    Images of any size: each is reflect-padded to the generator's stride, translated and
+    cropped back, so outputs have exactly the inputs' sizes.
+    """
+    from ganzoo.cli import err, out, plugins, user_errors
+    from ganzoo.errors import GanzooError
+
+    with user_errors():
+        import torch
+
+        from ganzoo.commands._common import parse_options, progress
+        from ganzoo.inference import Translator, collect_jobs, resolve_device, translate_files
+
+        if precision not in PRECISIONS:
+            raise GanzooError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+        if fmt not in FORMATS:
+            raise GanzooError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+        if direction not in ("a2b", "b2a"):
+            raise GanzooError(f"--direction must be a2b or b2a, got '{direction}'")
+        dev = resolve_device(device)
+        if reference_recipe and not reference_generator:
+            raise GanzooError("--reference-recipe needs the weights: --reference-generator FILE (repeatable)")
+        if not reference_generator and len(paths) < 2:
+            raise GanzooError("give a run or checkpoint directory and at least one input "
+                              "(or --reference-generator FILE and inputs)")
+        inputs = list(paths) if reference_generator else list(paths[1:])
+        jobs = collect_jobs(inputs, out_dir, fmt)  # type: ignore[arg-type]  # bad inputs fail before loading
+        if reference_generator and reference_recipe:
+            from ganzoo.interchange import build_reference_recipe
+
+            options = parse_options(generator_option, "--generator-option")
+            recipe = build_reference_recipe(reference_recipe, list(reference_generator), generator=generator,
+                                            generator_config=options, registry=plugins().registry).to(dev)
+            translator = Translator.from_recipe(recipe, direction, device=dev, precision=precision)  # type: ignore[arg-type]
+            label = f"{reference_recipe} {direction}"
+        elif reference_generator:
+            from ganzoo.interchange import import_component
+
+            if len(reference_generator) > 1:
+                raise GanzooError("several --reference-generator files need --reference-recipe to say how they "
+                                  "combine")
+            options = parse_options(generator_option, "--generator-option")
+            module = import_component(reference_generator[0], generator or "resnet_9blocks", config=options,
+                                      part=part, registry=plugins().registry, device=dev)
+            translator = Translator.from_generator(module, device=dev, precision=precision)  # type: ignore[arg-type]
+            label = f"{reference_generator[0].name} ({generator or 'resnet_9blocks'})"
+        else:
+            from ganzoo.engine.loading import load_trained
+
+            plugins()
+            _, recipe, ckpt_dir = load_trained(paths[0], device=dev)
+            translator = Translator.from_recipe(recipe, direction, device=dev, precision=precision)  # type: ignore[arg-type]
+            label = f"{ckpt_dir.name} {direction}"
+        dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
+        err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",
+                  highlight=False)
+        start = time.perf_counter()
+        with progress(err, show_progress) as bar:
+            task = bar.add_task(label, total=len(jobs))
+            n = translate_files(translator, jobs, batch_size=batch_size, workers=workers, quality=quality,
+                                on_batch=lambda k: bar.advance(task, k))
+        seconds = time.perf_counter() - start
+        out.print(f"translated {n} images in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} img/s) into {out_dir}",
+                  highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("translate")(translate)

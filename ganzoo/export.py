@@ -1,0 +1,156 @@
+"""Export of a trained translation to TorchScript or ONNX, checked against the eager model.
+
+What is exported is ``recipe.translate(x, direction)``: for CycleGAN one generator, for UNIT an
+encoder and the other domain's decoder, whatever the recipe does, without the discriminators
+and losses (only the recipe's generators are part of the exported module). The input is
+images in [-1, 1], NCHW, with sides that are multiples of the generator stride (the padding
+``ganzoo translate`` does is not part of the graph, so callers pad themselves).
+
+Every export is loaded back and run on an input of a *different* size and batch than the one
+it was traced with, and compared with the eager model: tracing silently freezes shapes or
+branches that depend on the input, and only such a check catches it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ganzoo.errors import GanzooError
+
+ExportFormat = Literal["torchscript", "onnx"]
+
+
+class TranslationModule(nn.Module):
+    """``forward(x) = recipe.translate(x, direction)`` with only the recipe's generators as
+    submodules, so an export carries their weights and nothing else."""
+
+    def __init__(self, recipe: nn.Module, direction: str = "a2b"):
+        super().__init__()
+        if direction not in ("a2b", "b2a"):
+            raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
+        self.generators = nn.ModuleDict(recipe.generators())
+        object.__setattr__(self, "_recipe", recipe)  # held outside the module tree on purpose
+        self.direction = direction
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._recipe.translate(x, self.direction)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    max_abs_diff: float | None
+    checked_shape: tuple[int, ...]
+    dynamic: bool
+    note: str = ""
+
+
+def _example(stride: int, channels: int, size: int, batch: int, seed: int = 0) -> Tensor:
+    side = max(stride, (size + stride - 1) // stride * stride)
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, channels, side, side, generator=g) * 2 - 1
+
+
+def export_translation(
+    recipe: nn.Module,
+    path: Path | str,
+    *,
+    fmt: ExportFormat = "onnx",
+    direction: str = "a2b",
+    size: int = 256,
+    channels: int | None = None,
+    opset: int | None = None,
+    check: bool = True,
+) -> ExportResult:
+    """Export ``recipe``'s translation in ``direction`` to ``path`` and check it.
+
+    ``size`` is the side of the example input (rounded up to the stride); the export accepts
+    other sizes that are multiples of the stride (ONNX: declared dynamic when torch.export
+    can prove it; otherwise the file is fixed to ``size`` and the result says so).
+    """
+    from ganzoo.inference import Translator, recipe_stride
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recipe = recipe.cpu().eval().requires_grad_(False)
+    module = TranslationModule(recipe, direction).eval()
+    stride = recipe_stride(recipe)
+    if channels is None:
+        channels = Translator.from_recipe(recipe, direction).in_channels
+    example = _example(stride, channels, size, 1)
+    if fmt == "torchscript":
+        run, dynamic, note = _torchscript(module, example, path), True, ""
+    elif fmt == "onnx":
+        run, dynamic, note = _onnx(module, example, path, stride, opset)
+    else:
+        raise GanzooError(f"unknown export format '{fmt}' (torchscript, onnx)")
+    # Check on another batch size and (when dynamic) another size than the traced one.
+    probe = _example(stride, channels, size + stride, 2, seed=1) if dynamic else _example(stride, channels, size, 1, 1)
+    diff = None
+    if check and run is not None:
+        with torch.no_grad():
+            expected = module(probe)
+        diff = float((torch.as_tensor(run(probe)) - expected).abs().max())
+    elif check:
+        note = (note + "; " if note else "") + "not checked: onnxruntime is not installed"
+    return ExportResult(path, fmt, diff, tuple(probe.shape), dynamic, note)
+
+
+def _torchscript(module: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+    with warnings.catch_warnings():
+        # jit is deprecated in favour of torch.export, and the tracer warns about every shape
+        # check in padding layers; the round-trip check below is what establishes correctness.
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module, example, check_trace=False)
+        traced.save(str(path))
+        loaded = torch.jit.load(str(path))
+
+    def run(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return loaded(x)
+
+    return run
+
+
+def _onnx(module: nn.Module, example: Tensor, path: Path, stride: int,
+          opset: int | None) -> tuple[Callable[[Tensor], Tensor] | None, bool, str]:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise GanzooError("ONNX export needs the onnx and onnxscript packages: pip install 'ganzoo[export]'") from None
+    from torch.export import Dim
+
+    kwargs = {"opset_version": opset} if opset else {}
+    batch, h, w = Dim("batch", min=1, max=1024), Dim("h", min=1, max=4096), Dim("w", min=1, max=4096)
+    dynamic_shapes = {"x": {0: batch, 2: stride * h, 3: stride * w}}
+    note, dynamic = "", True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(module, (example,), str(path), dynamo=True, dynamic_shapes=dynamic_shapes,
+                              input_names=["x"], output_names=["y"], verbose=False, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - a recipe whose graph depends on the size
+            note = f"exported with a fixed input shape {tuple(example.shape)} ({type(exc).__name__} with dynamic sizes)"
+            dynamic = False
+            torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["x"], output_names=["y"],
+                              verbose=False, **kwargs)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None, dynamic, note
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(x: Tensor) -> Tensor:
+        return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+
+    return run, dynamic, note

@@ -1,0 +1,341 @@
+"""Inference with a trained recipe (or an imported generator) on images of any size.
+
+Generators only take sides that are multiples of their stride (4 for the ResNet generator,
+256 for U-Net 256), while photos come in every size. Rather than resizing (which blurs and
+changes the aspect ratio) the input is padded by reflection up to the next multiple of the
+stride, translated, and the output cropped back to the input's size: every output pixel
+corresponds to the input pixel at the same place. Reflection, not zeros, because a zero border
+is a strong edge the network would translate into an artefact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganzoo.errors import GanzooError
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+OutputFormat = Literal["png", "jpg", "same"]
+
+
+# --------------------------------------------------------------------------- padding
+
+
+def stride_of(modules: nn.Module | Sequence[nn.Module] | dict[str, nn.Module]) -> int:
+    """The least common multiple of the ``stride`` of the given generators (1 when none has one):
+    the size every generator that may run accepts."""
+    if isinstance(modules, dict):
+        modules = list(modules.values())
+    elif isinstance(modules, nn.Module):
+        modules = [modules]
+    return math.lcm(1, *(int(getattr(m, "stride", 1) or 1) for m in modules))
+
+
+def recipe_stride(recipe: nn.Module) -> int:
+    """The stride a recipe's translation needs: the lcm over :meth:`Recipe.generators`."""
+    gens = recipe.generators() if hasattr(recipe, "generators") else {}
+    return stride_of(gens) if gens else stride_of(recipe)
+
+
+def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect",
+                    min_size: int = 1) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Pad the last two dims of ``x`` up to multiples of ``multiple`` (and at least ``min_size``),
+    split evenly between the two sides (so the content stays centred in the network's field).
+    Returns the padded tensor and ``(left, right, top, bottom)``. Reflection needs the pad to be
+    smaller than the side, so a tiny image reflects as far as it can and replicates the rest."""
+    h, w = x.shape[-2:]
+    th, tw = max(_round_up(h, multiple), min_size), max(_round_up(w, multiple), min_size)
+    th, tw = _round_up(th, multiple), _round_up(tw, multiple)
+    ph, pw = th - h, tw - w
+    pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+    if not any(pads):
+        return x, pads
+    if mode != "reflect":
+        return F.pad(x, pads, mode=mode), pads
+    out, remaining = x, list(pads)
+    while any(remaining):  # reflect at most side-1 at a time
+        hh, ww = out.shape[-2:]
+        step = [min(remaining[0], ww - 1), min(remaining[1], ww - 1), min(remaining[2], hh - 1),
+                min(remaining[3], hh - 1)]
+        if not any(step):
+            out = F.pad(out, tuple(remaining), mode="replicate")
+            break
+        out = F.pad(out, tuple(step), mode="reflect")
+        remaining = [r - s for r, s in zip(remaining, step, strict=True)]
+    return out, pads
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def crop_padding(y: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
+    left, right, top, bottom = pads
+    h, w = y.shape[-2:]
+    return y[..., top:h - bottom, left:w - right]
+
+
+def translate_padded(fn: Callable[[Tensor], Tensor], x: Tensor, stride: int, min_size: int = 1) -> Tensor:
+    """``fn(x)`` for any spatial size: reflect-pad to ``stride`` (and ``min_size``), run, crop back."""
+    padded, pads = pad_to_multiple(x, stride, min_size=min_size)
+    y = fn(padded)
+    if y.shape[-2:] != padded.shape[-2:]:
+        raise GanzooError(f"the generator changed the image size ({tuple(padded.shape[-2:])} -> "
+                          f"{tuple(y.shape[-2:])}); translate needs a size-preserving generator")
+    return crop_padding(y, pads)
+
+
+# --------------------------------------------------------------------------- device and precision
+
+
+def resolve_precision(device: torch.device, precision: Precision) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32. ``auto`` is bf16 on GPUs that have it (Ampere and
+    later: same range as fp32, so no overflow in the generators' instance norms), else fp16 on
+    CUDA, and fp32 on the CPU (where reduced precision is rarely faster)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanzooError(f"device '{name}' requested but CUDA is not available (use auto or cpu)")
+    return device
+
+
+# --------------------------------------------------------------------------- translators
+
+
+class Translator:
+    """A callable batch translator: images (N, C, H, W) in [-1, 1] of any size -> translated
+    images of the same size in [-1, 1] (float32, clamped), without gradients.
+
+    Built from a trained recipe and a direction, or from a bare generator (an imported
+    reference checkpoint), so that the CLI, the evaluator and the benchmark share one path.
+    """
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], *, stride: int, device: torch.device,
+                 precision: Precision = "auto", in_channels: int = 3, out_channels: int = 3):
+        self.fn, self.stride, self.device = fn, stride, device
+        self.min_size = stride
+        self.dtype = resolve_precision(device, precision)
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+    @classmethod
+    def from_recipe(cls, recipe: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
+                    precision: Precision = "auto") -> Translator:
+        if direction not in ("a2b", "b2a"):
+            raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
+        device = device or _module_device(recipe)
+        gens = list(recipe.generators().values()) if hasattr(recipe, "generators") else []
+        # Channels: a recipe's generators are listed A->B first (G_A, gen_a), by convention.
+        source = gens[0 if direction == "a2b" or len(gens) < 2 else 1] if gens else None
+        cfg = getattr(source, "config", None)
+        in_nc, out_nc = getattr(cfg, "input_nc", 3), getattr(cfg, "output_nc", 3)
+        if direction == "b2a" and len(gens) == 1:
+            in_nc, out_nc = out_nc, in_nc
+        return cls(lambda x: recipe.translate(x, direction), stride=recipe_stride(recipe), device=device,
+                   precision=precision, in_channels=in_nc, out_channels=out_nc)
+
+    @classmethod
+    def from_generator(cls, generator: nn.Module, *, device: torch.device | None = None,
+                       precision: Precision = "auto") -> Translator:
+        device = device or _module_device(generator)
+        cfg = getattr(generator, "config", None)
+        return cls(generator, stride=stride_of(generator), device=device, precision=precision,
+                   in_channels=getattr(cfg, "input_nc", 3), out_channels=getattr(cfg, "output_nc", 3))
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> Tensor:
+        x = x.to(self.device, torch.float32)
+        while True:
+            try:
+                with autocast(self.device, self.dtype):
+                    y = translate_padded(self.fn, x, self.stride, self.min_size)
+                return y.float().clamp(-1, 1)
+            except RuntimeError:
+                # A multiple of the stride can still be too small for padding layers deep in the
+                # network (a 4 px image is 1 px at a ResNet's bottleneck, where reflection needs
+                # 2): pad tiny images further, up to 8 strides, and remember the size that works.
+                if max(x.shape[-2:]) >= 8 * self.stride or self.min_size >= 8 * self.stride:
+                    raise
+                self.min_size *= 2
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    try:
+        return next(module.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image as it will be read (EXIF rotation applied), from its header."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        w, h = img.size
+        if img.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by 90 degrees
+            w, h = h, w
+    return h, w
+
+
+def load_image(path: Path, channels: int = 3) -> Tensor:
+    """CHW float tensor in [-1, 1] (EXIF rotation applied, alpha composited on white)."""
+    import numpy as np
+
+    from ganzoo.data.images import open_image
+
+    img = open_image(path, "L" if channels == 1 else "RGB")
+    array = np.asarray(img, dtype=np.uint8)
+    t = torch.from_numpy(array.copy()).float().div_(127.5).sub_(1)
+    return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+
+
+def to_uint8(image: Tensor) -> Tensor:
+    """[-1, 1] -> uint8 [0, 255], rounded: what saving as PNG stores."""
+    return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def quantize(image: Tensor) -> Tensor:
+    """Round images in [-1, 1] to the 256 levels an 8-bit file can hold (still in [-1, 1])."""
+    return to_uint8(image).float().div_(127.5).sub_(1)
+
+
+def save_image(image: Tensor, path: Path, *, quality: int = 95) -> None:
+    from PIL import Image
+
+    array = to_uint8(image.cpu()).permute(1, 2, 0).numpy()
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array[..., :3])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        pil.save(path, quality=quality, subsampling=0)
+    else:
+        pil.save(path)
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+    size: tuple[int, int]
+
+
+def collect_jobs(inputs: Sequence[Path | str], out_dir: Path | str, fmt: OutputFormat = "png") -> list[Job]:
+    """Map input files and folders (searched recursively) to output files that mirror them: a
+    file ``x/a.jpg`` -> ``OUT/a.png``; a file ``f/sub/b.jpg`` of a folder ``f`` -> ``OUT/sub/b.png``."""
+    from ganzoo.data.images import is_image_file, list_images
+
+    out_dir = Path(out_dir)
+    pairs: list[tuple[Path, Path]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = list_images(item)
+            if not files:
+                raise GanzooError(f"{item}: folder has no images")
+            pairs += [(f, f.relative_to(item)) for f in files]
+        elif item.is_file():
+            if not is_image_file(item):
+                raise GanzooError(f"{item}: not an image file (by its extension)")
+            pairs.append((item, Path(item.name)))
+        else:
+            raise GanzooError(f"{item}: no such file or folder")
+    jobs, seen = [], {}
+    for source, rel in pairs:
+        suffix = rel.suffix if fmt == "same" else "." + fmt
+        target = out_dir / rel.with_suffix(suffix)
+        if target in seen:
+            raise GanzooError(f"{seen[target]} and {source} would both be written to {target}; "
+                              "translate them into separate --out folders")
+        seen[target] = source
+        try:
+            size = image_size(source)
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
+            raise GanzooError(f"{source}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+        jobs.append(Job(source, target, size))
+    return jobs
+
+
+def batch_jobs(jobs: Sequence[Job], batch_size: int) -> list[list[Job]]:
+    """Batches of at most ``batch_size`` images of one size (only same-size images stack),
+    in input order within each size."""
+    by_size: dict[tuple[int, int], list[Job]] = {}
+    for job in jobs:
+        by_size.setdefault(job.size, []).append(job)
+    return [group[i:i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
+
+
+class _BatchLoader(torch.utils.data.Dataset):
+    def __init__(self, batches: list[list[Job]], channels: int):
+        self.batches, self.channels = batches, channels
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return torch.stack([load_image(job.source, self.channels) for job in self.batches[i]])
+
+
+def iter_batches(batches: list[list[Job]], channels: int, workers: int = 0) -> Iterator[tuple[list[Job], Tensor]]:
+    """Decoded batches, read ahead by ``workers`` processes (0: in this process)."""
+    loader = torch.utils.data.DataLoader(_BatchLoader(batches, channels), batch_size=None, num_workers=workers,
+                                         prefetch_factor=2 if workers else None)
+    yield from zip(batches, loader, strict=True)
+
+
+def translate_files(
+    translator: Translator,
+    jobs: Sequence[Job],
+    *,
+    batch_size: int = 4,
+    workers: int = 0,
+    quality: int = 95,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Translate and write every job; returns the number of images written. Decoding runs in
+    ``workers`` loader processes and encoding in two threads, so the device is rarely idle."""
+    batches = batch_jobs(jobs, batch_size)
+    written = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque = deque()
+        for group, x in iter_batches(batches, translator.in_channels, workers):
+            y = translator(x).cpu()
+            for img, job in zip(y, group, strict=True):
+                pending.append(pool.submit(save_image, img, job.target, quality=quality))
+            while len(pending) > 4 * batch_size:  # a fast GPU must not queue the whole folder in memory
+                pending.popleft().result()
+            written += len(group)
+            if on_batch:
+                on_batch(len(group))
+        while pending:
+            pending.popleft().result()
+    return written

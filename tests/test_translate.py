@@ -1,0 +1,144 @@
+"""``ganzoo translate`` and the inference helpers: any input size in, the same size out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganzoo.errors import GanzooError
+from ganzoo.inference import (
+    Job,
+    Translator,
+    batch_jobs,
+    collect_jobs,
+    crop_padding,
+    pad_to_multiple,
+    quantize,
+    stride_of,
+)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A CycleGAN run of 2 iterations on 16 px built-in data (trained weights, nothing learned)."""
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+    from ganzoo.testing import TINY_RECIPE
+
+    root = tmp_path_factory.mktemp("translate")
+    path = root / "tiny.toml"
+    path.write_text(TINY_RECIPE.replace('name = "tiny"', f"name = \"tiny\"\nout_dir = '{root / 'runs'}'"))
+    resolved = load_recipe(path, ["train.iterations=2", "train.sample_every=0", "train.checkpoint_every=0"])
+    return Trainer(resolved, show_progress=False).fit().run_dir
+
+
+def noise_image(path, w, h, mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if mode == "L" else (h, w, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path)
+    return path
+
+
+@pytest.mark.parametrize("size", [(16, 16), (17, 23), (5, 3), (1, 2), (31, 4)])
+def test_pad_and_crop_round_trip(size):
+    x = torch.randn(2, 3, *size)
+    padded, pads = pad_to_multiple(x, 8)
+    assert padded.shape[-2] % 8 == 0 and padded.shape[-1] % 8 == 0
+    assert torch.equal(crop_padding(padded, pads), x)
+    assert abs(pads[0] - pads[1]) <= 1 and abs(pads[2] - pads[3]) <= 1  # centred
+
+
+def test_padding_reflects():
+    x = torch.arange(6.0).expand(1, 1, 4, 6)
+    padded, _ = pad_to_multiple(x, 4)
+    assert padded[0, 0, 0].tolist() == [1, 0, 1, 2, 3, 4, 5, 4]
+    tall, _ = pad_to_multiple(torch.zeros(1, 1, 1, 4), 4, min_size=8)  # too thin to reflect: replicates
+    assert tall.shape[-2:] == (8, 8)
+
+
+def test_stride_is_the_lcm_of_the_generators():
+    class G(torch.nn.Module):
+        def __init__(self, stride):
+            super().__init__()
+            self.stride = stride
+
+    assert stride_of({"a": G(4), "b": G(6)}) == 12
+    assert stride_of(torch.nn.Identity()) == 1
+
+
+def test_translator_keeps_odd_sizes_and_matches_the_network_on_aligned_ones(run_dir):
+    from ganzoo.engine.loading import load_trained
+
+    _, recipe, _ = load_trained(run_dir)
+    translator = Translator.from_recipe(recipe, "a2b")
+    assert translator.stride == 4
+    for h, w in [(17, 23), (5, 3), (2, 1), (16, 20)]:
+        x = torch.rand(2, 3, h, w) * 2 - 1
+        y = translator(x)
+        assert y.shape == x.shape and y.dtype == torch.float32 and y.abs().max() <= 1
+    x = torch.rand(1, 3, 16, 20) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(translator(x), recipe.G_A(x).clamp(-1, 1))
+        torch.testing.assert_close(Translator.from_recipe(recipe, "b2a")(x), recipe.G_B(x).clamp(-1, 1))
+
+
+def test_jobs_mirror_inputs_and_batch_by_size(tmp_path):
+    noise_image(tmp_path / "in" / "a.jpg", 10, 7)
+    noise_image(tmp_path / "in" / "sub" / "b.png", 10, 7)
+    noise_image(tmp_path / "in" / "c.png", 9, 9)
+    noise_image(tmp_path / "single.bmp", 4, 4)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    jobs = collect_jobs([tmp_path / "in", tmp_path / "single.bmp"], tmp_path / "out")
+    targets = sorted(j.target.relative_to(tmp_path / "out").as_posix() for j in jobs)
+    assert targets == ["a.png", "c.png", "single.png", "sub/b.png"]
+    batches = batch_jobs(jobs, 4)
+    assert sorted(len(b) for b in batches) == [1, 1, 2]
+    assert all(len({j.size for j in b}) == 1 for b in batches)
+    assert [len(b) for b in batch_jobs([Job(tmp_path, tmp_path, (1, 1))] * 5, 2)] == [2, 2, 1]
+    same = collect_jobs([tmp_path / "in"], tmp_path / "out", "same")
+    assert sorted(j.target.suffix for j in same) == [".jpg", ".png", ".png"]
+    with pytest.raises(GanzooError, match="would both be written"):
+        collect_jobs([tmp_path / "in", tmp_path / "in" / "c.png"], tmp_path / "out")
+    with pytest.raises(GanzooError, match="no such file"):
+        collect_jobs([tmp_path / "absent"], tmp_path / "out")
+
+
+def test_cli_translate_folder_of_odd_sizes(run_dir, tmp_path, ganzoo_cli):
+    inputs = tmp_path / "photos"
+    sizes = {"a.png": (17, 23), "b.png": (17, 23), "c.jpg": (40, 30), "tiny.png": (5, 3), "deep/g.png": (9, 11)}
+    for i, (name, (w, h)) in enumerate(sizes.items()):
+        noise_image(inputs / name, w, h, mode="L" if name.startswith("deep") else "RGB", seed=i)
+    result = ganzoo_cli("translate", run_dir, inputs, "--out", tmp_path / "out", "--direction", "b2a",
+                        "--batch-size", "2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "translated 5 images" in result.output
+    for name, size in sizes.items():
+        out = Image.open((tmp_path / "out" / name).with_suffix(".png"))
+        assert out.size == size and out.mode == "RGB"
+
+
+def test_cli_translate_output_matches_the_model(run_dir, tmp_path, ganzoo_cli):
+    """What is written is the recipe's translation of the decoded input, rounded to 8 bits."""
+    from ganzoo.engine.loading import load_trained
+    from ganzoo.inference import load_image
+
+    src = noise_image(tmp_path / "x.png", 16, 12)
+    result = ganzoo_cli("translate", run_dir, src, "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 0, result.output
+    written = load_image(tmp_path / "out" / "x.png")
+    _, recipe, _ = load_trained(run_dir)
+    with torch.no_grad():
+        expected = quantize(recipe.translate(load_image(src)[None], "a2b").clamp(-1, 1))[0]
+    assert (written - expected).abs().max() <= 1 / 127.5 + 1e-6  # at most one 8-bit level (rounding)
+
+
+def test_cli_translate_errors_are_messages(run_dir, tmp_path, ganzoo_cli):
+    result = ganzoo_cli("translate", run_dir, tmp_path / "absent.png", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "no such file" in result.output
+    result = ganzoo_cli("translate", tmp_path, noise_image(tmp_path / "x.png", 4, 4), "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "no checkpoint found" in result.output
+    result = ganzoo_cli("translate", run_dir, tmp_path / "x.png", "--out", tmp_path / "o", "--precision", "fp8")
+    assert result.exit_code == 2 and "--precision" in result.output
