@@ -7,7 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ganzoo-installed
 
-.PHONY: setup quickstart test lint clean
+DISCOGAN_SITE := build/discogan-site
+
+.PHONY: setup quickstart test test-discogan lint clean
 
 setup: $(STAMP)
 
@@ -24,6 +26,14 @@ lint: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-discogan
+
+# The external DiscoGAN plugin, installed with pip as a user would (into build/, so the main
+# suite can also check the CLI without it), then its own test suite in strict plugin mode.
+test-discogan: setup
+	rm -rf $(DISCOGAN_SITE)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --no-index --target $(DISCOGAN_SITE) plugins/ganzoo-discogan
+	PYTHONPATH=$(DISCOGAN_SITE) GANZOO_STRICT_PLUGINS=1 $(BIN)/python -m pytest -q plugins/ganzoo-discogan/tests
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs build plugins/ganzoo-discogan/build .pytest_cache .ruff_cache

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -117,30 +115,12 @@ def describe(
 
 
 def config_table(model: type[BaseModel], title: str = "Config") -> Table:
+    from ganzoo.docs_gen import config_rows
+
     table = Table("Field", "Type", "Default", "Description", title=title)
     for row in config_rows(model):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     return table
-
-
-def config_rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
-    rows = []
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.extend(config_rows(annotation, f"{prefix}{name}."))
-            continue
-        if info.default is PydanticUndefined and info.default_factory is None:
-            default = "(required)"
-        else:
-            default = repr(info.get_default(call_default_factory=True))
-        rows.append((prefix + name, _type_name(annotation), default, info.description or ""))
-    return rows
-
-
-def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
-    return text or str(annotation).replace("typing.", "")
 
 
 @app.command("plugins")
@@ -235,6 +215,20 @@ def _report(result) -> None:
 from ganzoo.commands import data as _data_commands  # noqa: E402 - registered last, on purpose
 
 app.add_typer(_data_commands.app, name="data")
+
+from ganzoo.commands import evaluate as _evaluate_command  # noqa: E402
+from ganzoo.commands import export as _export_command  # noqa: E402
+from ganzoo.commands import translate as _translate_command  # noqa: E402
+
+_translate_command.register(app)
+_evaluate_command.register(app)
+_export_command.register(app)
+
+from ganzoo import docs_gen as _docs_command  # noqa: E402
+from ganzoo.commands import plugin as _plugin_command  # noqa: E402
+
+_plugin_command.register(app)
+_docs_command.register(app)
 
 
 def main() -> None:
