@@ -17,6 +17,7 @@ from ganzoo.data.images import DataWarning, ImageList, list_images, open_image
 from ganzoo.data.procedural import (
     BACKGROUND_A,
     BACKGROUND_B,
+    OUTLINE_B,
     ProceduralConfig,
     ProceduralDataset,
     hsv_to_rgb,
@@ -61,8 +62,9 @@ def test_procedural_is_deterministic_and_varied():
         a[20]
 
 
-def test_procedural_test_split_is_paired():
-    ds = procedural("test")
+@pytest.mark.parametrize("outline", [0, 1])
+def test_procedural_test_split_is_paired(outline):
+    ds = procedural("test", outline=outline)
     assert ds.paired
     for i in range(len(ds)):
         item = ds[i]
@@ -89,6 +91,20 @@ def test_procedural_styles_differ():
     ds = procedural("test", test_size=16)
     diff = torch.stack([(ds[i]["A"] - ds[i]["B"]).abs().mean() for i in range(len(ds))])
     assert diff.min() > 0.5  # on the [-1, 1] scale: far from an identity mapping
+
+
+def test_procedural_outlines_trace_shape_borders():
+    plain, outlined = procedural("test", outline=0)[0]["B"], procedural("test", outline=1)[0]["B"]
+    changed = (plain != outlined).any(dim=0)
+    assert changed.any()
+    white = torch.tensor(OUTLINE_B).view(3, 1) * 2 - 1
+    assert torch.allclose(outlined[:, changed], white.expand(3, int(changed.sum())))
+    # Every outline pixel touches a pixel of another colour in the plain rendering.
+    padded = torch.nn.functional.pad(plain, (1, 1, 1, 1), mode="replicate")
+    h, w = plain.shape[1:]
+    neighbours = [padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0))]
+    border = torch.stack([(n != plain).any(dim=0) for n in neighbours]).any(dim=0)
+    assert border[changed].all()
 
 
 def test_procedural_domains_use_different_colours():
