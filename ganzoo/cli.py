@@ -178,9 +178,11 @@ def run(
     with user_errors():
         resolved = load_recipe(recipe, set_ or [], plugins().registry)
         trainer = Trainer(resolved, run_dir=out_dir, resume=resume, console=err, show_progress=progress)
-        err.print(f"run directory: {trainer.run_dir}  device: {trainer.device}", highlight=False)
+        if trainer.is_main:
+            err.print(f"run directory: {trainer.run_dir}  device: {trainer.device}", highlight=False)
         result = trainer.fit()
-        _report(result)
+        if trainer.is_main:  # under torchrun, one report, not one per rank
+            _report(result)
 
 
 @app.command()
@@ -196,8 +198,10 @@ def resume(
         if not (run_dir / "recipe.toml").is_file():
             raise GanzooError(f"{run_dir}: not a run directory (no recipe.toml)")
         resolved = load_recipe(run_dir / "recipe.toml", [], plugins().registry)
-        result = Trainer(resolved, run_dir=run_dir, resume=True, console=err, show_progress=progress).fit()
-        _report(result)
+        trainer = Trainer(resolved, run_dir=run_dir, resume=True, console=err, show_progress=progress)
+        result = trainer.fit()
+        if trainer.is_main:
+            _report(result)
 
 
 def _report(result) -> None:

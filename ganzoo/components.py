@@ -208,6 +208,10 @@ class Recipe(nn.Module, abc.ABC):
 
     Config: ClassVar[type[ComponentConfig]] = RecipeConfig
     slots: ClassVar[Mapping[str, Slot]] = {}
+    directions: ClassVar[tuple[str, ...]] = ("a2b", "b2a")
+    """The directions ``translate`` supports (pix2pix learns only A->B)."""
+    requires_paired: ClassVar[bool] = False
+    """True when training needs aligned pairs; the engine refuses unpaired data up front."""
 
     def __init__(self, config: ComponentConfig, parts: Parts):
         super().__init__()

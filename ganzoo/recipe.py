@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ganzoo.components import Dataset, Recipe
+from ganzoo.data.augment import AugmentConfig
 from ganzoo.errors import DataError, RecipeError, RecipeIssue, UnknownComponentError, did_you_mean
 from ganzoo.registry import ComponentSpec, Registry
 
@@ -54,7 +55,47 @@ class TrainSection(Section):
     keep_last: int = Field(3, gt=0, description="Periodic checkpoints kept on disk.")
     eval_every: int = Field(0, ge=0, description="Iterations between evaluations (0: at start and end only).")
     eval_items: int = Field(64, gt=0, description="Test items used by each evaluation.")
-    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Autocast precision on CUDA.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="Autocast precision of each step's forward pass and losses; fp16 adds one gradient scaler per "
+        "optimizer. Meant for CUDA (bf16 on Ampere or newer); on a CPU it works but is slow.",
+    )
+    channels_last: bool = Field(
+        False, description="NHWC memory format for networks and batches (faster convolutions on tensor cores)."
+    )
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        False,
+        description="torch.compile every generator and discriminator in place (true = mode 'default'). "
+        "Discriminators of losses with a gradient penalty (wgangp) stay eager.",
+    )
+    cudnn_benchmark: bool = Field(
+        True, description="Let cuDNN pick the fastest convolution algorithms for the input shapes (CUDA only)."
+    )
+    persistent_workers: bool = Field(True, description="Keep DataLoader workers alive between epochs.")
+    prefetch_factor: int = Field(4, gt=0, description="Batches each DataLoader worker loads ahead.")
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig,
+        description="Augmentation of each batch on the device before the steps (same draw for A and B of paired "
+        "data); empty policy: none.",
+    )
+    ema: float = Field(
+        0.0, ge=0, lt=1,
+        description="Decay of an exponential moving average of the generators' weights (e.g. 0.999; 0 disables). "
+        "When on, evaluation, samples and exported weights use the average.",
+    )
+    grad_clip: float = Field(0.0, ge=0, description="Largest gradient norm per optimizer step (0 disables).")
+    best_metric: str = Field(
+        "eval/psnr_a2b",
+        description="Evaluation metric whose best value keeps checkpoints/best (with eval_every > 0 and a paired "
+        "test split); \"\" disables.",
+    )
+    best_mode: Literal["max", "min"] = Field("max", description="Whether best_metric is better high or low.")
+    check_finite_every: int = Field(
+        1, gt=0,
+        description="Iterations between checks that every loss is finite (each check waits for the GPU); "
+        "checks also run before every checkpoint, so no checkpoint ever holds non-finite weights.",
+    )
+    tensorboard: bool = Field(True, description="Write TensorBoard scalars and sample grids when it is installed.")
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainSection:
@@ -231,10 +272,32 @@ def _validate_model(
         issues.append(RecipeIssue(prefix, f"must be a table, got {values!r}", _origin(prefix, origins)))
         return None
     try:
-        return model.model_validate(values)
+        return model.model_validate(merge_nested_defaults(model, values))
     except ValidationError as exc:
         issues.extend(validation_issues(exc, model, prefix, origins))
         return None
+
+
+def merge_nested_defaults(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill a partial sub-table from the field's default instance, not the sub-model's defaults.
+
+    A recipe's ``optimizer`` default is e.g. Adam(lr 1e-4, weight_decay 1e-4); a TOML table
+    giving only ``lr`` must keep that weight decay rather than fall back to OptimizerConfig's 0.
+    """
+    merged = dict(values)
+    for name, info in model.model_fields.items():
+        given = merged.get(name)
+        annotation = info.annotation
+        if not (isinstance(given, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            continue
+        try:
+            default = info.get_default(call_default_factory=True)
+        except Exception:  # noqa: BLE001 - a required sub-model has no default to merge
+            continue
+        if isinstance(default, BaseModel):
+            base = {k: getattr(default, k) for k in type(default).model_fields}
+            merged[name] = {**base, **merge_nested_defaults(annotation, given)}
+    return merged
 
 
 def _choose(

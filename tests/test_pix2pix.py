@@ -184,3 +184,28 @@ n_layers = 1
     result = ganzoo_cli("run", recipe, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "finished at step 2" in result.output
+
+
+def test_engine_evaluates_only_the_learned_direction(ganzoo_registry, tmp_path):
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import resolve
+
+    root = write_aligned(tmp_path / "d", n=4)
+    write_aligned(root, n=4, split="test")
+    recipe = tiny(root)
+    recipe["train"] = {"iterations": 1, "batch_size": 2, "sample_every": 0, "checkpoint_every": 0}
+    result = Trainer(resolve(recipe, ganzoo_registry), run_dir=tmp_path / "run", show_progress=False).fit()
+    final = result.evaluations[-1]
+    assert "eval/psnr_a2b" in final and "eval/psnr_b2a" not in final
+
+
+def test_engine_refuses_unpaired_data_before_training(ganzoo_registry, tmp_path):
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.errors import GanzooError
+    from ganzoo.recipe import resolve
+
+    recipe = {k: dict(v) for k, v in TINY.items()}
+    recipe["data"] = {"type": "procedural", "image_size": 32}
+    with pytest.raises(GanzooError, match="trains on aligned pairs, but data 'procedural' is unpaired"):
+        Trainer(resolve(recipe, ganzoo_registry), run_dir=tmp_path / "run", show_progress=False).fit()
+    assert not (tmp_path / "run" / "checkpoints").exists()

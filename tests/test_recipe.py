@@ -41,11 +41,20 @@ def test_all_shipped_recipes_validate_or_only_miss_their_data():
 def test_quickstart_resolves_with_recipe_defaults():
     resolved = load_recipe(REPO / "recipes" / "quickstart.toml")
     assert resolved.recipe.spec.name == "cyclegan"
-    assert resolved.slots["cycle_loss"].config.weight == 10.0
-    assert resolved.slots["identity_loss"].config.weight == 5.0
+    assert resolved.slots["cycle_loss"].config.weight == 10.0  # the recipe's preference, not l1's 1.0
+    assert resolved.slots["identity_loss"].config.weight == 0.0  # set in the file, on purpose
     assert resolved.recipe.config.optimizer.lr == 2e-4
     assert resolved.recipe.config.optimizer.betas == (0.5, 0.999)
     assert resolved.recipe.config.pool_size == 50
+
+
+def test_slot_defaults_are_the_reference_weights(tmp_path):
+    resolved = load_recipe(write(tmp_path, BASE))
+    assert resolved.slots["cycle_loss"].config.weight == 10.0
+    assert resolved.slots["identity_loss"].config.weight == 5.0  # 0.5 x lambda 10, as the reference
+    assert resolved.slots["generator"].spec.name == "resnet_9blocks"
+    assert resolved.slots["discriminator"].spec.name == "patchgan"
+    assert resolved.slots["gan_loss"].spec.name == "lsgan"
 
 
 def test_unknown_component_has_suggestion_and_listing_command(tmp_path):
@@ -149,3 +158,20 @@ def test_both_iterations_and_epochs_is_an_error(tmp_path):
     path = write(tmp_path, BASE + "[train]\niterations = 3\nepochs = 2\n")
     with pytest.raises(RecipeError, match="train: give iterations or epochs, not both"):
         load_recipe(path)
+
+
+def test_partial_sub_table_keeps_the_recipes_own_defaults(tmp_path):
+    from pydantic import BaseModel, Field
+
+    from ganzoo.optim import OptimizerConfig
+    from ganzoo.recipe import merge_nested_defaults
+
+    class Config(BaseModel):
+        optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=1e-4, weight_decay=1e-4))
+
+    merged = Config.model_validate(merge_nested_defaults(Config, {"optimizer": {"lr": 5e-4}}))
+    assert merged.optimizer.lr == 5e-4
+    assert merged.optimizer.weight_decay == 1e-4  # the recipe's default, not OptimizerConfig's 0
+    path = write(tmp_path, BASE.replace('type = "cyclegan"', 'type = "cyclegan"\n[recipe.schedule]\nwarmup = 5'))
+    schedule = load_recipe(path).recipe.config.schedule
+    assert (schedule.warmup, schedule.policy, schedule.decay_start) == (5, "linear", 0.5)

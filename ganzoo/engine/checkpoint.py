@@ -1,7 +1,9 @@
 """Checkpoints that survive crashes and never execute code when loaded.
 
-A checkpoint is a directory: ``model.safetensors`` (every network's weights), ``state.pt``
-(optimizers, schedulers, RNG, step and recipe state: tensors and primitives only, read with
+A checkpoint is a directory: ``model.safetensors`` (every network's weights, keys as in the
+recipe's ``state_dict``), optionally ``ema.safetensors`` (the moving average of the generators,
+keyed ``<generator name>.<parameter>``), ``state.pt`` (optimizers, schedulers, gradient scalers,
+RNG, step and recipe state: tensors and primitives only, read with
 ``torch.load(weights_only=True)``) and ``meta.json``. It is written under a temporary name and
 renamed into place, so a crash mid-save leaves the previous checkpoints intact.
 """
@@ -14,6 +16,7 @@ import random
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from ganzoo.errors import CheckpointError
 
 FORMAT = 1
 WEIGHTS = "model.safetensors"
+EMA_WEIGHTS = "ema.safetensors"
 STATE = "state.pt"
 META = "meta.json"
 LATEST = "latest"
@@ -52,21 +56,33 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(
-    directory: Path, *, step: int, model: torch.nn.Module, state: dict[str, Any], meta: dict[str, Any]
+    directory: Path,
+    *,
+    step: int,
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    meta: dict[str, Any],
+    extra_weights: Mapping[str, torch.nn.Module] | None = None,
+    point_latest: bool = True,
 ) -> Path:
-    """Write a checkpoint directory atomically and point ``latest`` at it."""
+    """Write a checkpoint directory atomically and (unless ``point_latest`` is false, as for
+    ``best``) point ``latest`` at it. ``extra_weights`` maps further file names (``ema.safetensors``)
+    to modules saved like the model."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_model(model, str(tmp / WEIGHTS))
+    for filename, module in (extra_weights or {}).items():
+        save_model(module, str(tmp / filename))
     torch.save({"format": FORMAT, "step": step, **state}, tmp / STATE)
     (tmp / META).write_text(json.dumps({"format": FORMAT, "step": step, "time": time.time(), **meta}, indent=2))
     if directory.exists():  # re-saving the same step (e.g. final == last periodic)
         shutil.rmtree(directory)
     os.replace(tmp, directory)
-    _write_atomic(directory.parent / LATEST, directory.name)
+    if point_latest:
+        _write_atomic(directory.parent / LATEST, directory.name)
     return directory
 
 
@@ -123,8 +139,10 @@ def load_state(directory: Path) -> dict[str, Any]:
     return state
 
 
-def load_weights(directory: Path, model: torch.nn.Module, *, strict: bool = True) -> None:
-    path = directory / WEIGHTS
+def load_weights(directory: Path, model: torch.nn.Module, *, strict: bool = True, filename: str = WEIGHTS) -> None:
+    """Load ``directory/filename`` into ``model`` (shared tensors, channels_last and compiled
+    modules included: keys and copies go through ``load_state_dict``)."""
+    path = Path(directory) / filename
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     try:

@@ -40,13 +40,23 @@ class ResumableBatchSampler(Sampler[list[int]]):
             yield chunk[self.rank::self.world_size]
 
 
-def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_step: int,
+def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_step: int, *, seed: int = 0,
                      **loader_kwargs) -> Iterator[Batch]:
-    """Yield batches forever, starting where iteration ``start_step`` would be."""
+    """Yield batches forever, starting where iteration ``start_step`` would be.
+
+    One DataLoader serves every epoch, so ``persistent_workers`` keeps its workers (and their
+    prefetched batches) across epoch boundaries. It draws its workers' base seed from its own
+    generator, seeded by (seed, epoch), never from torch's global one: the global generator is
+    checkpointed for the recipe's own randomness, and a draw at a different moment after a
+    resume would shift it. (With ``num_workers > 0``, random transforms inside workers depend on
+    how far a worker got, so bit-exact resume holds for ``num_workers = 0``.)
+    """
     per_epoch = sampler.batches_per_epoch()
     sampler.epoch, sampler.start_batch = divmod(start_step, per_epoch)
+    generator = torch.Generator()
+    loader = DataLoader(dataset, batch_sampler=sampler, generator=generator, **loader_kwargs)
     while True:
-        loader = DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)
+        generator.manual_seed(seed * 1_000_003 + sampler.epoch)
         yield from loader
         sampler.epoch += 1
         sampler.start_batch = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ganzoo.components import Recipe
 from ganzoo.engine import checkpoint as ckpt
@@ -21,10 +22,14 @@ def find_run_dir(checkpoint_dir: Path) -> Path | None:
 
 
 def load_trained(
-    path: Path | str, *, device: torch.device | str = "cpu", check_data: bool = False
+    path: Path | str, *, device: torch.device | str = "cpu", check_data: bool = False, ema: bool = True
 ) -> tuple[ResolvedRecipe, Recipe, Path]:
     """(resolved recipe, recipe with trained weights in eval mode, checkpoint dir) from a run
-    directory, its checkpoints folder or one checkpoint directory."""
+    directory, its checkpoints folder or one checkpoint directory.
+
+    When the run kept a moving average of the generators (``train.ema``), its weights replace
+    the generators' (they are what the run evaluated and sampled with); ``ema=False`` loads
+    the last trained weights instead."""
     directory = ckpt.resolve_checkpoint(Path(path))
     run_dir = find_run_dir(directory)
     if run_dir is None:
@@ -32,4 +37,11 @@ def load_trained(
     resolved = load_recipe(run_dir / "recipe.toml", check_data=check_data)
     recipe = resolved.build_recipe()
     ckpt.load_weights(directory, recipe)
+    if ema and (directory / ckpt.EMA_WEIGHTS).is_file():
+        load_ema(directory, recipe)
     return resolved, recipe.to(device).eval(), directory
+
+
+def load_ema(directory: Path, recipe: Recipe) -> None:
+    """Load ``ema.safetensors`` (keys ``<generator name>.<parameter>``) into the generators."""
+    ckpt.load_weights(directory, nn.ModuleDict(dict(recipe.generators())), filename=ckpt.EMA_WEIGHTS)

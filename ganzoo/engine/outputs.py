@@ -1,14 +1,23 @@
-"""What a run leaves on disk besides checkpoints: the JSONL log and sample grids."""
+"""What a run leaves on disk besides checkpoints: the JSONL log, sample grids, TensorBoard
+events, a loss-curve image and an HTML page that shows it all.
+
+The JSONL log is the source of truth (one JSON object per line, every line has ``step``); the
+curve and the HTML page are rebuilt from it, so a resumed run's reports cover the whole run.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import math
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchvision.utils import save_image
+from torchvision.utils import make_grid, save_image
 
 
 class JsonlLog:
@@ -16,6 +25,8 @@ class JsonlLog:
         self.path = path
 
     def write(self, record: dict[str, Any]) -> None:
+        # NaN and inf are not JSON: a gradient norm of a step the fp16 scaler skipped is null
+        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -27,9 +38,31 @@ class JsonlLog:
                 if line.strip() and json.loads(line).get("step", 0) <= step]
         self.path.write_text("".join(line + "\n" for line in keep))
 
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
-def save_grid(visuals: dict[str, Tensor], path: Path, max_items: int = 4) -> Path | None:
-    """One row per example, one column per visual (real_A, fake_B, rec_A, ...)."""
+
+class NullLog(JsonlLog):
+    """The log of ranks other than 0 in a distributed run: one writer per run."""
+
+    def __init__(self) -> None:
+        super().__init__(Path("/dev/null"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def truncate_after(self, step: int) -> None:
+        pass
+
+    def records(self) -> list[dict[str, Any]]:
+        return []
+
+
+def grid_tensor(visuals: Mapping[str, Tensor], max_items: int = 4) -> tuple[Tensor, int] | None:
+    """(images in [0, 1] stacked example-major, columns): one row per example, one column per
+    visual (real_A, fake_B, rec_A, ...)."""
     images = [v[:max_items].detach().float().cpu() for v in visuals.values() if v.dim() == 4]
     if not images:
         return None
@@ -38,7 +71,205 @@ def save_grid(visuals: dict[str, Tensor], path: Path, max_items: int = 4) -> Pat
     size = images[0].shape[-2:]
     images = [torch.nn.functional.interpolate(i[:n], size=size) if i.shape[-2:] != size else i[:n]
               for i in images]
-    grid = torch.stack(images, 1).flatten(0, 1)  # example-major
+    grid = torch.stack(images, 1).flatten(0, 1).contiguous()  # example-major
+    return grid * 0.5 + 0.5, len(images)
+
+
+def save_grid(visuals: Mapping[str, Tensor], path: Path, max_items: int = 4) -> Path | None:
+    """One row per example, one column per visual (real_A, fake_B, rec_A, ...)."""
+    made = grid_tensor(visuals, max_items)
+    if made is None:
+        return None
+    grid, columns = made
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid * 0.5 + 0.5, path, nrow=len(images), padding=2, pad_value=1.0)
+    save_image(grid, path, nrow=columns, padding=2, pad_value=1.0)
+    return path
+
+
+# --------------------------------------------------------------------------- TensorBoard
+
+
+class TensorBoard:
+    """Scalars and sample grids for TensorBoard, when the ``tensorboard`` package is installed
+    (``torch.utils.tensorboard`` needs it); otherwise every call is a no-op."""
+
+    def __init__(self, directory: Path, enabled: bool = True):
+        self.writer = None
+        if not enabled:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return
+        self.writer = SummaryWriter(str(directory))
+
+    @property
+    def active(self) -> bool:
+        return self.writer is not None
+
+    def scalars(self, step: int, values: Mapping[str, float]) -> None:
+        if self.writer is None:
+            return
+        for key, value in values.items():
+            if isinstance(value, int | float) and math.isfinite(value):
+                self.writer.add_scalar(key if "/" in key else f"loss/{key}", value, step)
+
+    def image(self, tag: str, visuals: Mapping[str, Tensor], step: int) -> None:
+        if self.writer is None:
+            return
+        made = grid_tensor(visuals)
+        if made is not None:
+            grid, columns = made
+            self.writer.add_image(tag, make_grid(grid, nrow=columns, padding=2, pad_value=1.0), step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
+            self.writer = None
+
+
+# --------------------------------------------------------------------------- loss curves
+
+
+def loss_series(records: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """Loss name -> [(step, value)] from the log's loss lines (those without an ``event``,
+    leaving out learning rates, evaluations and speed records)."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if "event" in r:
+            continue
+        for key, value in r.items():
+            if key == "step" or key.startswith(("lr/", "eval/")) or not isinstance(value, int | float):
+                continue
+            series.setdefault(key, []).append((int(r["step"]), float(value)))
+    return series
+
+
+def plot_losses(records: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+    """One small panel per loss, each with its own scale (GAN terms and weighted cycle terms
+    differ by 10x and more). matplotlib when installed, else drawn with PIL."""
+    series = {k: v for k, v in loss_series(records).items() if any(math.isfinite(y) for _, y in v)}
+    if not series:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _plot_losses_pil(series, path)
+    cols = min(4, len(series))
+    rows = math.ceil(len(series) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax, (name, points) in zip(axes.flat, series.items(), strict=False):
+        ax.plot([s for s, _ in points], [v for _, v in points], lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(series):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _plot_losses_pil(series: Mapping[str, list[tuple[int, float]]], path: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    cols = min(4, len(series))
+    rows = math.ceil(len(series) / cols)
+    pw, ph, margin = 300, 180, 28
+    image = Image.new("RGB", (cols * pw, rows * ph), "white")
+    draw = ImageDraw.Draw(image)
+    for i, (name, points) in enumerate(series.items()):
+        ox, oy = (i % cols) * pw, (i // cols) * ph
+        finite = [(s, v) for s, v in points if math.isfinite(v)]
+        xs, ys = [s for s, _ in finite], [v for _, v in finite]
+        x0, x1 = min(xs), max(xs)
+        y0, y1 = min(ys), max(ys)
+        if x1 == x0:
+            x1 = x0 + 1
+        if y1 == y0:
+            y0, y1 = y0 - 0.5, y1 + 0.5
+        left, top, right, bottom = ox + margin + 14, oy + 18, ox + pw - 8, oy + ph - margin
+        draw.rectangle([left, top, right, bottom], outline=(180, 180, 180))
+        draw.text((ox + 6, oy + 3), name, fill="black")
+        draw.text((ox + 2, top), f"{y1:.3g}", fill=(90, 90, 90))
+        draw.text((ox + 2, bottom - 10), f"{y0:.3g}", fill=(90, 90, 90))
+        draw.text((left, bottom + 4), str(x0), fill=(90, 90, 90))
+        draw.text((right - 6 * len(str(x1)), bottom + 4), str(x1), fill=(90, 90, 90))
+        coords = [(left + (s - x0) / (x1 - x0) * (right - left), bottom - (v - y0) / (y1 - y0) * (bottom - top))
+                  for s, v in finite]
+        if len(coords) == 1:
+            x, y = coords[0]
+            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(31, 119, 180))
+        else:
+            draw.line(coords, fill=(31, 119, 180), width=1)
+    image.save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- HTML index
+
+_STEP = re.compile(r"step_(\d+)")
+
+
+def sample_entries(samples_dir: Path, final_step: int | None = None) -> list[tuple[int, str, Path]]:
+    """(step, label, path) of the sample grids in ``samples_dir``, in step order."""
+    entries = []
+    for path in samples_dir.glob("*.png") if samples_dir.is_dir() else []:
+        match = _STEP.fullmatch(path.stem)
+        if match:
+            entries.append((int(match.group(1)), f"step {int(match.group(1))}", path))
+        elif path.stem == "final":
+            entries.append((final_step if final_step is not None else 10**12, "final", path))
+    return sorted(entries, key=lambda e: (e[0], e[1] == "final"))
+
+
+def write_index(run_dir: Path, *, title: str, records: Sequence[Mapping[str, Any]],
+                info: Mapping[str, Any] | None = None) -> Path:
+    """``run_dir/index.html``: the run's facts, evaluation table, loss curves and every sample
+    grid with its step, newest first. Static and relative-linked, so the folder can be copied
+    or served as it is."""
+    evals = [r for r in records if any(k.startswith("eval/") for k in r)]
+    end = next((r for r in reversed(records) if r.get("event") == "end"), None)
+    final_step = end["step"] if end else None
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+        "img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}figure{margin:1em 0}</style>",
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    if info:
+        parts.append("<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                                         for k, v in info.items()) + "</table>")
+    if evals:
+        keys = sorted({k for r in evals for k in r if k.startswith("eval/")})
+        parts.append("<h2>Evaluation</h2><table><tr><th>step</th>"
+                     + "".join(f"<th>{html.escape(k.removeprefix('eval/'))}</th>" for k in keys) + "</tr>")
+        for r in evals:
+            cells = "".join(f"<td>{r[k]:.4f}</td>" if isinstance(r.get(k), int | float) else "<td></td>"
+                            for k in keys)
+            parts.append(f"<tr><td>{r['step']}</td>{cells}</tr>")
+        parts.append("</table>")
+    if (run_dir / "loss_curves.png").is_file():
+        parts.append("<h2>Losses</h2><img src='loss_curves.png' alt='loss curves'>")
+    entries = sample_entries(run_dir / "samples", final_step)
+    if entries:
+        parts.append("<h2>Samples</h2>")
+        for _, label, path in reversed(entries):
+            rel = html.escape(path.relative_to(run_dir).as_posix())
+            parts.append(f"<figure><figcaption>{html.escape(label)}</figcaption>"
+                         f"<a href='{rel}'><img src='{rel}' alt='{html.escape(label)}'></a></figure>")
+    parts.append("</body></html>\n")
+    path = run_dir / "index.html"
+    tmp = path.with_name(".index.html.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    tmp.replace(path)
     return path

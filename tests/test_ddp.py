@@ -1,0 +1,130 @@
+"""Data-parallel training: two gloo processes on the CPU, started by torchrun as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+
+from ganzoo.engine import checkpoint as ckpt
+from ganzoo.engine.trainer import Trainer
+from ganzoo.recipe import load_recipe
+from ganzoo.testing import TINY_RECIPE
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="torch.distributed with gloo is not available")
+
+WORKER = """
+import json, os, sys
+import torch
+torch.set_num_threads(1)
+from ganzoo.engine.trainer import Trainer
+from ganzoo.recipe import load_recipe
+
+recipe, out, run_dir, resume, *overrides = sys.argv[1:]
+trainer = Trainer(load_recipe(recipe, overrides), run_dir=run_dir if run_dir != "-" else None,
+                  resume=resume == "1", show_progress=False)
+result = trainer.fit()
+rank = int(os.environ["RANK"])
+torch.save({k: v.detach().cpu() for k, v in trainer.recipe.state_dict().items()}, f"{out}/params_{rank}.pt")
+with open(f"{out}/result_{rank}.json", "w") as f:
+    json.dump({"run_dir": str(result.run_dir), "step": result.step, "world": trainer.dist.world_size}, f)
+"""
+
+# per rank: batch 1, so two ranks see the same two images per iteration as one process with batch 2
+OVERRIDES = ["train.batch_size=1", "train.iterations=4", "train.checkpoint_every=2", "train.log_every=1",
+             "train.sample_every=2", "train.ema=0.9", "recipe.pool_size=1"]
+
+
+def torchrun(tmp: Path, recipe: Path, out: Path, *args: str, run_dir: Path | None = None, resume: bool = False):
+    script = tmp / "worker.py"
+    script.write_text(WORKER)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(recipe), str(out), str(run_dir) if run_dir else "-", "1" if resume else "0", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return [json.loads((out / f"result_{r}.json").read_text()) for r in (0, 1)]
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def loss_records(run_dir: Path) -> dict[int, dict]:
+    return {r["step"]: r for r in records(run_dir) if "G_A" in r}
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    recipe = tmp / "tiny.toml"
+    recipe.write_text(TINY_RECIPE.replace('name = "tiny"', f"name = \"tiny\"\nout_dir = '{tmp / 'runs'}'"))
+    results = torchrun(tmp, recipe, tmp / "out", *OVERRIDES)
+    return tmp, recipe, results
+
+
+def test_two_processes_train_and_write_one_set_of_outputs(ddp_run):
+    tmp, _, results = ddp_run
+    assert results[0]["run_dir"] == results[1]["run_dir"] == str(tmp / "runs" / "tiny")
+    assert all(r["step"] == 4 and r["world"] == 2 for r in results)
+    assert [p.name for p in (tmp / "runs").iterdir()] == ["tiny"]  # no tiny-2 from the second rank
+    run = tmp / "runs" / "tiny"
+    recs = records(run)
+    assert [r["step"] for r in recs if r.get("event") == "start"] == [0]
+    assert [r["step"] for r in recs if r.get("event") == "end"] == [4]
+    assert sorted(loss_records(run)) == [1, 2, 3, 4]  # one line per step: one writer
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["final.png", "step_0000002.png",
+                                                                       "step_0000004.png"]
+    assert (run / "index.html").is_file() and (run / "loss_curves.png").is_file()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["final", "latest", "step_0000002"]
+    state = ckpt.load_state(run / "checkpoints" / "final")
+    assert state["world_size"] == 2 and len(state["ranks"]) == 2
+    # the state-dict keys are a single process's: no DDP "module." prefix
+    single = load_recipe(tmp / "tiny.toml").build_recipe().state_dict().keys()
+    assert load_file(run / "checkpoints" / "final" / ckpt.WEIGHTS).keys() == set(single)
+
+
+def test_parameters_stay_identical_across_ranks(ddp_run):
+    tmp, _, _ = ddp_run
+    a, b = (torch.load(tmp / "out" / f"params_{r}.pt") for r in (0, 1))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_ranks_of_batch_1_match_one_process_of_batch_2(ddp_run, tmp_path):
+    tmp, recipe, _ = ddp_run
+    # one pool of 2 fills with the same two fakes as two pools of 1, so D's step sees the same images
+    changes = {"train.batch_size=1": "train.batch_size=2", "recipe.pool_size=1": "recipe.pool_size=2"}
+    overrides = [changes.get(o, o) for o in OVERRIDES]
+    single = Trainer(load_recipe(recipe, [*overrides, "train.iterations=1"]), run_dir=tmp_path / "single",
+                     show_progress=False).fit()
+    one, two = loss_records(single.run_dir)[1], loss_records(tmp / "runs" / "tiny")[1]
+    for key in ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"):
+        assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
+
+
+def test_distributed_resume_is_exact(ddp_run):
+    tmp, recipe, _ = ddp_run
+    straight = tmp / "runs" / "tiny"
+    crashed = tmp / "crashed"
+    shutil.copytree(straight, crashed)
+    shutil.rmtree(crashed / "checkpoints" / "final")
+    (crashed / "checkpoints" / "latest").write_text("step_0000002")
+    torchrun(tmp, recipe, tmp / "out_resumed", *OVERRIDES, run_dir=crashed, resume=True)
+    a, b = loss_records(straight), loss_records(crashed)
+    assert sorted(b) == [1, 2, 3, 4]
+    for step in (3, 4):
+        assert a[step] == b[step], step
+    for name in (ckpt.WEIGHTS, ckpt.EMA_WEIGHTS):
+        fa = load_file(straight / "checkpoints" / "final" / name)
+        fb = load_file(crashed / "checkpoints" / "final" / name)
+        assert all(torch.equal(fa[k], fb[k]) for k in fa), name

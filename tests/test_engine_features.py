@@ -1,0 +1,394 @@
+"""The engine's speed and safety features on the CPU: precision, scalers, EMA, clipping,
+channels_last, compile plumbing, best checkpoints, deferred checks, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from ganzoo.engine import accel
+from ganzoo.engine import checkpoint as ckpt
+from ganzoo.engine.ema import EMA
+from ganzoo.engine.loading import load_trained
+from ganzoo.engine.outputs import plot_losses, write_index
+from ganzoo.engine.trainer import Trainer
+from ganzoo.errors import TrainingError
+from ganzoo.recipe import load_recipe
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def loss_records(run_dir: Path) -> dict[int, dict]:
+    return {r["step"]: r for r in records(run_dir) if "G_A" in r}
+
+
+def fit(tiny_recipe, run_dir, *overrides, resume=False):
+    return Trainer(load_recipe(tiny_recipe, list(overrides)), run_dir=run_dir, resume=resume,
+                   show_progress=False).fit()
+
+
+def crash_after(run_dir: Path, copy: Path, checkpoint: str) -> Path:
+    """A copy of a finished run as if it had crashed after ``checkpoint`` was written."""
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "checkpoints" / "final")
+    (copy / "checkpoints" / "latest").write_text(checkpoint)
+    return copy
+
+
+def same_tensors(a: Path, b: Path) -> bool:
+    fa, fb = load_file(a), load_file(b)
+    return fa.keys() == fb.keys() and all(torch.equal(fa[k], fb[k]) for k in fa)
+
+
+# ---------------------------------------------------------------------- exact resume
+
+
+def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp_path):
+    # pool_size 2 fills at once, so the pool's random draws (global RNG) matter from step 2 on
+    overrides = ["train.iterations=6", "train.checkpoint_every=3", "train.log_every=1", "train.sample_every=0",
+                 "train.precision='bf16'", "train.ema=0.9", "train.grad_clip=5.0", "recipe.pool_size=2"]
+    straight = fit(tiny_recipe, tmp_path / "a", *overrides)
+    crashed = crash_after(straight.run_dir, tmp_path / "b", "step_0000003")
+    resumed = fit(tiny_recipe, crashed, *overrides, resume=True)
+    assert resumed.step == 6
+    a, b = loss_records(straight.run_dir), loss_records(crashed)
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in (4, 5, 6):
+        assert a[step] == b[step], step
+    assert {"grad_norm/G", "grad_norm/D"} <= set(a[6])
+    for name in (ckpt.WEIGHTS, ckpt.EMA_WEIGHTS):
+        assert same_tensors(straight.run_dir / "checkpoints" / "final" / name, crashed / "checkpoints" / "final" / name)
+
+
+# ---------------------------------------------------------------------- precision
+
+
+def test_fp16_has_one_scaler_per_optimizer_and_checkpoints_them(tiny_recipe, tmp_path):
+    run = fit(tiny_recipe, tmp_path / "fp16", "train.iterations=3", "train.precision='fp16'",
+              "train.grad_clip=1.0").run_dir
+    state = ckpt.load_state(ckpt.resolve_checkpoint(run))
+    assert set(state["scalers"]) == {"G", "D"}
+
+    def strict(constant):  # NaN / Infinity are not JSON
+        raise ValueError(constant)
+
+    lines = [json.loads(line, parse_constant=strict) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("grad_norm/G" in r for r in lines)  # null for windows whose every step overflowed
+    # fp16 overflows at the initial scale of 2**16, so the scalers have backed off
+    assert all(s["scale"] < 2.0**16 for s in state["scalers"].values())
+    resumed = Trainer(load_recipe(tiny_recipe, ["train.precision='fp16'"]), run_dir=run, resume=True,
+                      show_progress=False)
+    resumed.setup()
+    resumed._start_run_dir()
+    resumed._restore()
+    assert {n: s.state_dict() for n, s in resumed.precision.scalers.items()} == state["scalers"]
+
+
+def test_bf16_autocast_runs_the_forward_in_bf16(tiny_recipe):
+    trainer = Trainer(load_recipe(tiny_recipe, ["train.precision='bf16'"]), show_progress=False)
+    trainer.setup()
+    seen = {}
+    original = trainer.recipe.G_A.forward
+
+    def spy(x):
+        out = original(x)
+        seen["dtype"] = out.dtype
+        return out
+
+    trainer.recipe.G_A.forward = spy
+    batch = trainer._prepare(next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2))))
+    trainer._iteration(batch)
+    assert seen["dtype"] == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in trainer.recipe.parameters())  # master weights stay fp32
+
+
+# ---------------------------------------------------------------------- clipping, EMA
+
+
+def test_grad_clip_bounds_the_gradient_norm(tiny_recipe):
+    trainer = Trainer(load_recipe(tiny_recipe, ["train.grad_clip=0.01"]), show_progress=False)
+    trainer.setup()
+    batch = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
+    logged = trainer._iteration(batch)
+    for group in ("G", "D"):
+        grads = [p.grad for p in trainer.group_params[group] if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        assert logged[f"grad_norm/{group}"] > 0.01  # the norm before clipping is logged
+        assert norm <= 0.01 * 1.001
+
+
+def test_ema_is_the_exponential_average_of_the_generators():
+    torch.manual_seed(0)
+    gen = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    ema = EMA({"G": gen}, decay=0.75)
+    start = {k: v.clone() for k, v in gen.state_dict().items()}
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.add_(1.0)
+        gen[1].running_mean.fill_(3.0)
+    ema.update()
+    avg = ema.average.state_dict()
+    live = gen.state_dict()
+    for key in ("0.weight", "0.bias", "1.weight"):
+        assert torch.allclose(avg[f"G.{key}"], 0.75 * start[key] + 0.25 * live[key])
+    assert torch.equal(avg["G.1.running_mean"], live["1.running_mean"])  # buffers are copied
+    with ema.swapped():
+        assert torch.equal(gen[0].weight, avg["G.0.weight"])
+    assert torch.equal(gen[0].weight, live["0.weight"])  # restored
+
+
+def test_ema_shared_layers_are_averaged_once():
+    shared = nn.Linear(2, 2)
+    a, b = nn.Sequential(shared, nn.Linear(2, 2)), nn.Sequential(shared, nn.Linear(2, 2))
+    ema = EMA({"a": a, "b": b}, decay=0.5)
+    assert ema.average["a"][0] is ema.average["b"][0]
+    before = shared.weight.detach().clone()
+    with torch.no_grad():
+        shared.weight.add_(2.0)
+    ema.update()
+    assert torch.allclose(ema.average["a"][0].weight, before + 1.0)
+
+
+def test_ema_is_saved_evaluated_and_exported(tiny_recipe, tmp_path):
+    result = fit(tiny_recipe, tmp_path / "ema", "train.ema=0.5", "train.iterations=3")
+    final = result.run_dir / "checkpoints" / "final"
+    saved = load_file(final / ckpt.EMA_WEIGHTS)
+    assert all(k.startswith(("G_A.", "G_B.")) for k in saved) and "G_A.model.1.weight" in saved
+    assert json.loads((final / ckpt.META).read_text())["ema"] is True
+    _, with_ema, _ = load_trained(result.run_dir)
+    _, live, _ = load_trained(result.run_dir, ema=False)
+    assert torch.equal(with_ema.G_A.model[1].weight, saved["G_A.model.1.weight"])
+    assert not torch.equal(live.G_A.model[1].weight, saved["G_A.model.1.weight"])
+    grid = (result.run_dir / "samples" / "final.png")
+    assert grid.is_file()
+
+
+# ---------------------------------------------------------------------- memory format, compile, augment
+
+
+def test_channels_last_trains_like_nchw_and_checkpoints_contiguously(tiny_recipe, tmp_path):
+    common = ["train.iterations=2", "train.log_every=1", "train.sample_every=0"]
+    plain = fit(tiny_recipe, tmp_path / "nchw", *common)
+    nhwc = fit(tiny_recipe, tmp_path / "nhwc", *common, "train.channels_last=true")
+    a, b = loss_records(plain.run_dir), loss_records(nhwc.run_dir)
+    for step in (1, 2):
+        for key in ("G_A", "cycle_A", "D_A"):
+            assert a[step][key] == pytest.approx(b[step][key], rel=1e-4, abs=1e-5)
+    trainer = Trainer(load_recipe(tiny_recipe, ["train.channels_last=true"]), show_progress=False)
+    trainer.setup()
+    assert trainer.recipe.G_A.model[1].weight.is_contiguous(memory_format=torch.channels_last)
+    batch = trainer._prepare({"A": torch.zeros(2, 3, 16, 16), "B": torch.zeros(2, 3, 16, 16)})
+    assert batch["A"].is_contiguous(memory_format=torch.channels_last)
+    # the saved weights load into an ordinary (NCHW) recipe
+    _, recipe, _ = load_trained(nhwc.run_dir)
+    assert recipe.G_A.model[1].weight.is_contiguous()
+
+
+def test_compile_is_in_place_keeps_state_dict_keys_and_results(tiny_recipe, tmp_path, monkeypatch):
+    # the 'eager' backend checks the plumbing (dynamo traces every step) in seconds; inductor
+    # itself is covered by the slow test below and by benchmarks/train_benchmark.py
+    monkeypatch.setenv(accel.COMPILE_BACKEND_ENV, "eager")
+    common = ["train.iterations=2", "train.log_every=1", "train.sample_every=0"]
+    plain = fit(tiny_recipe, tmp_path / "eager", *common)
+    trainer = Trainer(load_recipe(tiny_recipe, [*common, "train.compile=true"]), run_dir=tmp_path / "compiled",
+                      show_progress=False)
+    trainer.fit()
+    assert trainer.compiled == ["G_A", "G_B", "D_A", "D_B"]
+    assert trainer.recipe.G_A._compiled_call_impl is not None
+    assert not any("_orig_mod" in k for k in trainer.recipe.state_dict())
+    a, b = loss_records(plain.run_dir), loss_records(tmp_path / "compiled")
+    for key in ("G_A", "cycle_A", "D_A"):
+        assert a[2][key] == pytest.approx(b[2][key], rel=1e-5)
+    assert load_file(tmp_path / "compiled" / "checkpoints" / "final" / ckpt.WEIGHTS).keys() == \
+        load_file(plain.run_dir / "checkpoints" / "final" / ckpt.WEIGHTS).keys()
+
+
+def test_compile_leaves_a_gradient_penalty_discriminator_eager(tiny_recipe, capsys):
+    resolved = load_recipe(tiny_recipe, ["gan_loss.type='wgangp'"])
+    recipe = resolved.build_recipe()
+    warnings = []
+    names = accel.compile_recipe(recipe, True, warn=warnings.append)
+    assert names == ["G_A", "G_B"]
+    assert "gradient penalty" in warnings[0]
+    assert recipe.D_A._compiled_call_impl is None
+
+
+UNIT_TINY = """
+[recipe]
+type = "unit"
+[data]
+type = "procedural"
+image_size = 16
+[generator]
+type = "unit_vae"
+dim = 4
+n_res = 1
+[discriminator]
+type = "multiscale_patchgan"
+dim = 4
+n_layer = 2
+num_scales = 1
+"""
+
+
+def test_compile_targets_of_encode_decode_generators_are_their_parts(ganzoo_registry, tmp_path):
+    if "unit" not in {s.name for s in ganzoo_registry.list("recipe")}:
+        pytest.skip("the unit plugin is not registered")
+    path = tmp_path / "unit.toml"
+    path.write_text(UNIT_TINY)
+    targets = accel.compile_targets(load_recipe(path, registry=ganzoo_registry).build_recipe())
+    assert {"gen_a.enc", "gen_a.dec", "gen_b.enc", "gen_b.dec", "dis_a", "dis_b"} <= set(targets)
+    assert "gen_a" not in targets
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("GANZOO_SLOW_TESTS"),
+                    reason="inductor compiles for minutes on a CPU; set GANZOO_SLOW_TESTS=1 to run")
+def test_inductor_compile_trains(tiny_recipe, tmp_path):
+    result = fit(tiny_recipe, tmp_path / "inductor", "train.iterations=2", "train.compile=true")
+    assert result.step == 2 and all(torch.isfinite(torch.tensor(v)) for v in result.losses.values())
+
+
+def test_augment_runs_on_the_device_batch_with_one_draw_for_paired_data(tiny_recipe):
+    trainer = Trainer(load_recipe(tiny_recipe, ["train.augment.policy='translation,cutout'"]), show_progress=False)
+    trainer.setup()
+    torch.manual_seed(1)
+    image = torch.rand(8, 3, 16, 16) * 2 - 1
+    trainer.dataset = SimpleNamespace(paired=True)
+    batch = trainer._prepare({"A": image.clone(), "B": image.clone()})
+    assert not torch.equal(batch["A"], image) and torch.equal(batch["A"], batch["B"])
+    trainer.dataset = SimpleNamespace(paired=False)
+    batch = trainer._prepare({"A": image.clone(), "B": image.clone()})
+    assert not torch.equal(batch["A"], batch["B"])
+
+
+# ---------------------------------------------------------------------- checks, best, signals
+
+
+def test_deferred_finite_checks_still_name_the_step_and_never_save_it(tiny_recipe, tmp_path, monkeypatch):
+    from ganzoo_cyclegan.recipe import CycleGAN
+
+    original = CycleGAN.generator_step
+    calls = {"n": 0}
+
+    def poisoned(self, batch):
+        calls["n"] += 1
+        losses = original(self, batch)
+        if calls["n"] == 3:
+            losses["idt_B"] = losses["idt_B"] + float("inf")
+        return losses
+
+    monkeypatch.setattr(CycleGAN, "generator_step", poisoned)
+    trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=8", "train.checkpoint_every=2",
+                                                "train.check_finite_every=5", "train.sample_every=0"]),
+                      run_dir=tmp_path / "late", show_progress=False)
+    with pytest.raises(TrainingError, match=r"loss idt_B became inf at step 3 \(G step\)"):
+        trainer.fit()
+    assert trainer.step == 4  # noticed at the checkpoint of step 4, which was not written
+    assert ckpt.resolve_checkpoint(tmp_path / "late").name == "step_0000002"
+
+
+def test_best_checkpoint_follows_the_metric_and_leaves_latest_alone(tiny_recipe, tmp_path, monkeypatch):
+    scores = iter([1.0, 5.0, 3.0, 4.0])  # steps 0, 2, 4, final
+
+    def fake_evaluate(self):
+        return {"step": self.step, "eval/psnr_a2b": next(scores)}
+
+    monkeypatch.setattr(Trainer, "_evaluate", fake_evaluate)
+    result = fit(tiny_recipe, tmp_path / "best", "train.iterations=6", "train.eval_every=2")
+    folder = result.run_dir / "checkpoints"
+    assert (folder / "latest").read_text() == "final"
+    best = ckpt.load_state(folder / "best")
+    assert best["step"] == 2 and best["best"] == {"metric": "eval/psnr_a2b", "value": 5.0, "step": 2}
+    assert [r["step"] for r in records(result.run_dir) if r.get("event") == "best"] == [2]
+
+
+def test_first_ctrl_c_finishes_the_iteration_and_saves(tiny_recipe, tmp_path, monkeypatch):
+    from ganzoo_cyclegan.recipe import CycleGAN
+
+    original = CycleGAN.generator_step
+    calls = {"n": 0}
+
+    def interrupt(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, batch)
+
+    monkeypatch.setattr(CycleGAN, "generator_step", interrupt)
+    previous = signal.getsignal(signal.SIGINT)
+    result = fit(tiny_recipe, tmp_path / "int", "train.iterations=50", "train.checkpoint_every=0")
+    assert result.stopped_early and result.step == 2  # the D step of iteration 2 still ran
+    assert ckpt.load_state(ckpt.resolve_checkpoint(tmp_path / "int"))["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+# ---------------------------------------------------------------------- files
+
+
+def test_safetensors_round_trip_keeps_shared_and_channels_last_weights(tmp_path):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.a = nn.Linear(4, 4)
+            self.b = nn.Linear(4, 4)
+            self.b.weight = self.a.weight  # tied, as UNIT's shared blocks
+
+    torch.manual_seed(0)
+    net = Net().to(memory_format=torch.channels_last)
+    ckpt.save_checkpoint(tmp_path / "c", step=1, model=net, state={}, meta={})
+    fresh = Net()
+    ckpt.load_weights(tmp_path / "c", fresh)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in fresh.state_dict().items())
+    assert fresh.b.weight is fresh.a.weight
+
+
+def test_reports_index_and_loss_curve(tiny_recipe, tmp_path):
+    run = fit(tiny_recipe, tmp_path / "rep").run_dir
+    page = (run / "index.html").read_text()
+    assert "samples/step_0000002.png" in page and "samples/final.png" in page
+    assert "step 2" in page and ">final<" in page
+    assert "<h2>Evaluation</h2>" in page and "psnr_a2b" in page
+    assert page.index("samples/final.png") < page.index("samples/step_0000002.png")  # newest first
+    from PIL import Image
+
+    with Image.open(run / "loss_curves.png") as image:
+        assert image.size[0] >= 300 and image.size[1] >= 180
+    speed = [r for r in records(run) if r.get("event") == "speed"]
+    assert speed and all(r["it_s"] > 0 and r["img_s"] == pytest.approx(2 * r["it_s"], rel=1e-2) for r in speed)
+
+
+def test_loss_plot_and_index_from_records_alone(tmp_path):
+    recs = [{"step": 0, "event": "start"}, {"step": 1, "G": 1.0, "D": 0.5, "lr/G": 1e-4},
+            {"step": 2, "G": float("nan"), "D": 0.4}, {"step": 3, "G": 0.5, "D": 0.3},
+            {"step": 3, "eval/psnr_a2b": 20.0}]
+    path = plot_losses(recs, tmp_path / "curve.png")
+    assert path is not None and path.stat().st_size > 500
+    assert plot_losses([{"step": 0, "event": "start"}], tmp_path / "none.png") is None
+    page = write_index(tmp_path, title="<x>", records=recs).read_text()
+    assert "&lt;x&gt;" in page and "20.0000" in page
+
+
+def test_tensorboard_gets_scalars_and_images(tiny_recipe, tmp_path):
+    pytest.importorskip("tensorboard")
+    run = fit(tiny_recipe, tmp_path / "tb").run_dir
+    assert any((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_data_loader_workers_persist_across_epochs(tiny_recipe, tmp_path):
+    # 16 items, batch 2: 8 batches per epoch, so 10 iterations cross an epoch boundary
+    result = fit(tiny_recipe, tmp_path / "workers", "train.iterations=10", "train.num_workers=1",
+                 "train.sample_every=0", "train.checkpoint_every=0")
+    assert result.step == 10 and not result.stopped_early
