@@ -121,11 +121,12 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` is CUDA when there is one; asking for CUDA without one is a user error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanzooError(f"device '{name}' requested but CUDA is not available (use auto or cpu)")
+        raise GanzooError(f"device '{name}' requested but CUDA is not available (use 'auto' or 'cpu')")
     return device
 
 

@@ -40,18 +40,10 @@ from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.outputs import JsonlLog, NullLog, TensorBoard, plot_losses, save_grid, write_index
 from ganzoo.errors import GanzooError, TrainingError
+from ganzoo.inference import resolve_device
 from ganzoo.metrics.paired import l1, psnr
 from ganzoo.optim import build_optimizer, build_scheduler
 from ganzoo.recipe import ResolvedRecipe
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanzooError(f"run.device = '{name}' but CUDA is not available (use 'auto' or 'cpu')")
-    return device
 
 
 def seed_everything(seed: int) -> None:
