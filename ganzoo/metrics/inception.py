@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torchvision.models import inception as tv_inception
 
 from ganzoo.errors import GanzooError
+from ganzoo.metrics.weights import find_weights
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_WEIGHTS_NAME}"
@@ -59,17 +60,10 @@ def inception_weights_candidates(path: str | Path | None = None) -> list[Path]:
 
 def resolve_inception_weights(path: str | Path | None = None) -> Path:
     """The FID Inception weights file, or a :class:`GanzooError` that says where to get it."""
-    candidates = inception_weights_candidates(path)
-    if path and not candidates[0].is_file():
-        raise GanzooError(f"FID Inception weights: {candidates[0]} does not exist (download it from {FID_WEIGHTS_URL})")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    looked = ", ".join(str(c) for c in candidates)
-    raise GanzooError(
-        f"FID/KID need the FID Inception weights {FID_WEIGHTS_NAME}, which were not found (looked in: {looked}). "
-        f"Download {FID_WEIGHTS_URL} and pass it with --inception-weights PATH, set ${WEIGHTS_ENV}, "
-        f"or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
+    return find_weights(
+        inception_weights_candidates(path), explicit=bool(path), label="FID Inception weights",
+        needs=f"FID/KID need the FID Inception weights {FID_WEIGHTS_NAME}", url=FID_WEIGHTS_URL,
+        option="--inception-weights", env=WEIGHTS_ENV,
     )
 
 

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric, MetricConfig
+from ganzoo.metrics.weights import find_weights
 
 
 def psnr(output: Tensor, target: Tensor, data_range: float = 2.0) -> Tensor:
@@ -145,17 +146,10 @@ def lpips_backbone_candidates(net: str, path: str | Path | None = None) -> list[
 def resolve_lpips_backbone(net: str, path: str | Path | None = None) -> Path:
     filename = LPIPS_BACKBONES[net][1]
     url = f"https://download.pytorch.org/models/{filename}"
-    candidates = lpips_backbone_candidates(net, path)
-    if path and not candidates[0].is_file():
-        raise GanzooError(f"LPIPS backbone: {candidates[0]} does not exist (download it from {url})")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    looked = ", ".join(str(c) for c in candidates)
-    raise GanzooError(
-        f"LPIPS ({net}) needs torchvision's ImageNet weights {filename}, which were not found (looked in: {looked}). "
-        f"Download {url} and pass it with --lpips-weights PATH, set ${LPIPS_WEIGHTS_ENV}, or put it in "
-        f"{Path(torch.hub.get_dir()) / 'checkpoints'}"
+    return find_weights(
+        lpips_backbone_candidates(net, path), explicit=bool(path), label="LPIPS backbone",
+        needs=f"LPIPS ({net}) needs torchvision's ImageNet weights {filename}", url=url,
+        option="--lpips-weights", env=LPIPS_WEIGHTS_ENV,
     )
 
 
