@@ -55,7 +55,7 @@ def test_new_run_never_overwrites_an_old_one(tiny_recipe):
 
 def test_one_step_changes_the_weights_and_g_step_leaves_d_alone(tiny_recipe):
     trainer = Trainer(load_recipe(tiny_recipe), show_progress=False)
-    trainer._setup()
+    trainer.setup()
     recipe = trainer.recipe
     before = {k: v.clone() for k, v in recipe.state_dict().items()}
     batch = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
@@ -102,29 +102,20 @@ def test_resume_gives_the_same_next_steps(tiny_recipe, tmp_path):
     assert sorted(b) == [1, 2, 3, 4, 5, 6]  # the stale lines after step 3 were replaced
     for step in (4, 5, 6):
         assert a[step] == b[step], step
-    wa = torch.load  # noqa: F841 - weights are compared through safetensors below
     from safetensors.torch import load_file
     fa = load_file(straight.run_dir / "checkpoints" / "final" / "model.safetensors")
     fb = load_file(crashed / "checkpoints" / "final" / "model.safetensors")
     assert fa.keys() == fb.keys() and all(torch.equal(fa[k], fb[k]) for k in fa)
 
 
-def test_non_finite_loss_stops_with_its_name_and_keeps_the_last_checkpoint(tiny_recipe, tmp_path, monkeypatch):
+def test_non_finite_loss_stops_with_its_name_and_keeps_the_last_checkpoint(tiny_recipe, tmp_path, on_step_call):
     trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=6", "train.checkpoint_every=2"]),
                       run_dir=tmp_path / "nan", show_progress=False)
-    from ganzoo_cyclegan.recipe import CycleGAN
 
-    original = CycleGAN.generator_step
-    calls = {"n": 0}
+    def poison(losses):
+        losses["cycle_A"] = losses["cycle_A"] * float("nan")
 
-    def poisoned(self, batch):
-        calls["n"] += 1
-        losses = original(self, batch)
-        if calls["n"] == 3:
-            losses["cycle_A"] = losses["cycle_A"] * float("nan")
-        return losses
-
-    monkeypatch.setattr(CycleGAN, "generator_step", poisoned)
+    on_step_call("generator_step", 3, after=poison)
     with pytest.raises(TrainingError, match=r"loss cycle_A became nan at step 3 \(G step\)"):
         trainer.fit()
     latest = ckpt.resolve_checkpoint(tmp_path / "nan")
@@ -132,21 +123,10 @@ def test_non_finite_loss_stops_with_its_name_and_keeps_the_last_checkpoint(tiny_
     assert ckpt.load_state(latest)["step"] == 2
 
 
-def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tiny_recipe, tmp_path, monkeypatch):
+def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tiny_recipe, tmp_path, on_step_call):
     trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=50", "train.checkpoint_every=0"]),
                       run_dir=tmp_path / "term", show_progress=False)
-    from ganzoo_cyclegan.recipe import CycleGAN
-
-    original = CycleGAN.discriminator_step
-    calls = {"n": 0}
-
-    def send_term(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, batch)
-
-    monkeypatch.setattr(CycleGAN, "discriminator_step", send_term)
+    on_step_call("discriminator_step", 2, before=lambda: os.kill(os.getpid(), signal.SIGTERM))
     result = trainer.fit()
     assert result.stopped_early and result.step == 2
     assert ckpt.load_state(ckpt.resolve_checkpoint(tmp_path / "term"))["step"] == 2

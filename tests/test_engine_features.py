@@ -276,20 +276,11 @@ def test_augment_runs_on_the_device_batch_with_one_draw_for_paired_data(tiny_rec
 # ---------------------------------------------------------------------- checks, best, signals
 
 
-def test_deferred_finite_checks_still_name_the_step_and_never_save_it(tiny_recipe, tmp_path, monkeypatch):
-    from ganzoo_cyclegan.recipe import CycleGAN
+def test_deferred_finite_checks_still_name_the_step_and_never_save_it(tiny_recipe, tmp_path, on_step_call):
+    def poison(losses):
+        losses["idt_B"] = losses["idt_B"] + float("inf")
 
-    original = CycleGAN.generator_step
-    calls = {"n": 0}
-
-    def poisoned(self, batch):
-        calls["n"] += 1
-        losses = original(self, batch)
-        if calls["n"] == 3:
-            losses["idt_B"] = losses["idt_B"] + float("inf")
-        return losses
-
-    monkeypatch.setattr(CycleGAN, "generator_step", poisoned)
+    on_step_call("generator_step", 3, after=poison)
     trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=8", "train.checkpoint_every=2",
                                                 "train.check_finite_every=5", "train.sample_every=0"]),
                       run_dir=tmp_path / "late", show_progress=False)
@@ -314,19 +305,8 @@ def test_best_checkpoint_follows_the_metric_and_leaves_latest_alone(tiny_recipe,
     assert [r["step"] for r in records(result.run_dir) if r.get("event") == "best"] == [2]
 
 
-def test_first_ctrl_c_finishes_the_iteration_and_saves(tiny_recipe, tmp_path, monkeypatch):
-    from ganzoo_cyclegan.recipe import CycleGAN
-
-    original = CycleGAN.generator_step
-    calls = {"n": 0}
-
-    def interrupt(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(self, batch)
-
-    monkeypatch.setattr(CycleGAN, "generator_step", interrupt)
+def test_first_ctrl_c_finishes_the_iteration_and_saves(tiny_recipe, tmp_path, on_step_call):
+    on_step_call("generator_step", 2, before=lambda: os.kill(os.getpid(), signal.SIGINT))
     previous = signal.getsignal(signal.SIGINT)
     result = fit(tiny_recipe, tmp_path / "int", "train.iterations=50", "train.checkpoint_every=0")
     assert result.stopped_early and result.step == 2  # the D step of iteration 2 still ran

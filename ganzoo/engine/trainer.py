@@ -180,8 +180,6 @@ class Trainer:
         self.step = 0
         self._setup_done = True
 
-    _setup = setup  # the name tests and older callers use
-
     def _warn(self, message: str) -> None:
         self._say(f"[yellow]warning:[/yellow] {message}")
 
