@@ -114,7 +114,7 @@ def recipe_text(recipe: str, size: int, batch: int, quick: bool, train: dict[str
     lines = ["[run]", 'name = "bench"', f"out_dir = {json.dumps(str(out_dir))}", f'device = "{device}"', "",
              "[train]", "iterations = 1000000", f"batch_size = {batch}", "eval_items = 1", "tensorboard = false"]
     lines += [f"{k} = {toml_value(v)}" for k, v in train.items()]
-    lines += ["", "[recipe]", f'type = "{recipe}"', "", "[data]", 'type = "procedural"', f"image_size = {size}",
+    lines += ["", "[method]", f'type = "{recipe}"', "", "[data]", 'type = "procedural"', f"image_size = {size}",
               f"train_size = {max(batch, 2)}", "test_size = 1"]
     for table, values in nets.items():
         lines += ["", f"[{table}]", *(f"{k} = {toml_value(v)}" for k, v in values.items())]
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     console = Console(stderr=True)
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-    registered = {s.name for s in get_registry().list("recipe")}
+    registered = {s.name for s in get_registry().list("method")}
     rows: list[Row] = []
     flops: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -304,7 +304,7 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("recipe", "px", "batch", "variant", "it/s", "img/s", "ms/it", "peak GB", "TFLOP/s", "x plain",
+    table = Table("method", "px", "batch", "variant", "it/s", "img/s", "ms/it", "peak GB", "TFLOP/s", "x plain",
                   "status", title=f"Training speed on {report['device_name']} ({report['device']}, torch "
                                   f"{report['torch']}{', quick' if report['quick'] else ''})")
 

@@ -16,9 +16,9 @@ from ganzoo.components import (
     GeneratorConfig,
     Loss,
     LossConfig,
+    Method,
+    MethodConfig,
     Parts,
-    Recipe,
-    RecipeConfig,
     ReconstructionLoss,
     Slot,
     TrainStep,
@@ -31,9 +31,18 @@ from ganzoo.optim import OptimizerConfig, ScheduleConfig
 from ganzoo.pool import ImagePool
 from ganzoo.registry import Registrar
 
-__version__ = "0.1.0"
-API_VERSION = 1
-"""Bumped when anything exported here changes incompatibly."""
+__version__ = "0.2.0"
+API_VERSION = 2
+"""Bumped when anything exported here changes incompatibly (2: Recipe -> Method)."""
+
+
+def __getattr__(name: str):
+    """A plugin written for API 1 asks for ``ganzoo.Recipe``: tell it what to rename."""
+    from ganzoo.renamed import API_NAMES, renamed_api
+
+    if name in API_NAMES:
+        raise renamed_api(name)
+    raise AttributeError(f"module 'ganzoo' has no attribute '{name}'")
 
 __all__ = [
     "API_VERSION",
@@ -52,12 +61,12 @@ __all__ = [
     "ImagePool",
     "Loss",
     "LossConfig",
+    "Method",
+    "MethodConfig",
     "Metric",
     "MetricConfig",
     "OptimizerConfig",
     "Parts",
-    "Recipe",
-    "RecipeConfig",
     "ReconstructionLoss",
     "Registrar",
     "ScheduleConfig",

@@ -58,14 +58,17 @@ def plugins(warn: bool = True):
 
 @app.command("list-components")
 def list_components(
-    kind: Annotated[Optional[str], typer.Argument(help="generator, discriminator, loss, recipe, dataset, metric")] = None,  # noqa: UP045,E501
+    kind: Annotated[Optional[str], typer.Argument(help="generator, discriminator, loss, method, dataset, metric")] = None,  # noqa: UP045,E501
     filter: Annotated[str, typer.Option("--filter", "-f", help="Glob on the name, e.g. '*resnet*'.")] = "*",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List registered components with the plugin they come from."""
+    from ganzoo import renamed
     from ganzoo.registry import KINDS
 
     with user_errors():
+        if kind in renamed.KINDS:
+            raise renamed.renamed_kind(kind)
         if kind is not None and kind not in KINDS:
             singular = next((k for k in (kind[:-1], kind[:-2]) if kind.endswith("s") and k in KINDS), None)
             if singular:
@@ -155,7 +158,7 @@ def validate(
         if show:
             out.print(resolved.to_toml(), highlight=False)
         table = Table("Table", "Kind", "Component", "Plugin")
-        for comp in [resolved.recipe, resolved.data, *resolved.slots.values()]:
+        for comp in [resolved.method, resolved.data, *resolved.slots.values()]:
             table.add_row(comp.slot, comp.spec.kind, comp.spec.name, comp.spec.plugin.label)
         out.print(table)
         length = (f"{resolved.train.iterations} iterations" if resolved.train.iterations

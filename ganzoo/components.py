@@ -1,4 +1,4 @@
-"""The abstract interfaces every plugin implements: Generator, Discriminator, Loss, Dataset, Recipe.
+"""The abstract interfaces every plugin implements: Generator, Discriminator, Loss, Dataset, Method.
 
 The core knows these shapes and nothing about any concrete model. A component class carries
 its pydantic ``Config``; the registry builds it as ``cls(config)`` (datasets also get a split).
@@ -166,7 +166,7 @@ class Dataset(torch.utils.data.Dataset, abc.ABC):
 
 @dataclass(frozen=True)
 class Slot:
-    """A component a recipe needs: its kind, the default choice and the defaults the recipe
+    """A component a method needs: its kind, the default choice and the defaults the method
     prefers for that component's config (e.g. weight 10 for CycleGAN's cycle loss)."""
 
     kind: str
@@ -188,7 +188,7 @@ class TrainStep:
     repeat: int = 1
 
 
-class RecipeConfig(ComponentConfig):
+class MethodConfig(ComponentConfig):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="Optimizer of every group.")
     lr_by_group: dict[str, float] = Field(
         default_factory=dict,
@@ -201,12 +201,27 @@ Parts = Mapping[str, Callable[[], Any]]
 """Slot name -> a factory returning a fresh, configured instance of the chosen component."""
 
 
-class Recipe(nn.Module, abc.ABC):
-    """A training algorithm: which networks it needs (``slots``), how their parameters are
-    grouped into optimizers and what each step of an iteration computes. The engine owns
-    devices, precision, the loop, logging and checkpoints."""
+class Method(nn.Module, abc.ABC):
+    """A training algorithm (CycleGAN, UNIT, ...): its math and nothing else. The engine owns
+    devices, precision, processes, the loop, logging, evaluation and checkpoints.
 
-    Config: ClassVar[type[ComponentConfig]] = RecipeConfig
+    A subclass implements:
+
+    - ``Config``: a :class:`MethodConfig` subclass with the method's hyper-parameters and its
+      reference optimizer and schedule defaults (only where they differ from the engine's).
+    - ``slots``: the components it composes, by recipe table (``{"generator": Slot(...)}``).
+    - ``__init__(config, parts)``: build each slot with ``parts[name]()``, once per network.
+    - ``param_groups()``: optimizer name -> parameters (``{"G": [...], "D": [...]}``).
+    - ``train_steps()``: the steps of one iteration, each a :class:`TrainStep` returning named,
+      weighted loss terms; which modules are frozen during it; which optimizer it steps.
+    - ``translate(x, direction)``: deterministic inference, one domain into the other.
+
+    Optionally: ``directions`` and ``requires_paired`` (class attributes), ``generators()`` when
+    the inference networks are not the direct ``Generator`` children, ``visuals()`` for sample
+    grids, and ``extra_state()``/``load_extra_state()`` for non-parameter state (image pools).
+    """
+
+    Config: ClassVar[type[ComponentConfig]] = MethodConfig
     slots: ClassVar[Mapping[str, Slot]] = {}
     directions: ClassVar[tuple[str, ...]] = ("a2b", "b2a")
     """The directions ``translate`` supports (pix2pix learns only A->B)."""

@@ -3,7 +3,7 @@
 The configs are the single source of truth for hyper-parameters (the recipe validator and
 ``ganzoo describe`` read them too), so the reference is generated, never written by hand:
 every registered component gets a section with its provenance, its docstring, its fields
-(type, default, description) and, for recipes, its slots. Third-party plugins appear as soon
+(type, default, description) and, for methods, its slots. Third-party plugins appear as soon
 as they are installed.
 
     ganzoo docs --out docs/recipes.md           # all loaded plugins
@@ -30,14 +30,14 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 KIND_TITLES = {
-    "recipe": "Recipes",
+    "method": "Methods",
     "generator": "Generators",
     "discriminator": "Discriminators",
     "loss": "Losses",
     "dataset": "Datasets",
     "metric": "Metrics",
 }
-"""Sections in reading order: a recipe first, then what fills its slots."""
+"""Sections in reading order: a method first, then what fills its slots."""
 
 COMMAND = "ganzoo docs --out docs/recipes.md"
 
@@ -66,7 +66,7 @@ def config_rows(model: type[BaseModel], prefix: str = "", instance: BaseModel | 
     """(field, type, default, description) of every field, nested models flattened to dotted
     paths (``optimizer.lr``), as a recipe file writes them.
 
-    A nested model's defaults come from the *outer* field's default instance: a recipe that sets
+    A nested model's defaults come from the *outer* field's default instance: a method that sets
     ``optimizer = OptimizerConfig(weight_decay=1e-5)`` documents 1e-5, not the class default.
     """
     rows: list[tuple[str, ...]] = []
@@ -139,7 +139,7 @@ def _component_section(spec: Any) -> list[str]:
     else:
         lines += ["No options.", ""]
     slots = getattr(spec.cls, "slots", None) or {}
-    if spec.kind == "recipe" and slots:
+    if spec.kind == "method" and slots:
         slot_rows = []
         for slot_name, slot in slots.items():
             preset = ", ".join(f"{k} = {_literal(v)}" for k, v in slot.defaults.items())
@@ -155,9 +155,9 @@ def _sections_reference() -> list[str]:
 
     lines = ["## Recipe files", ""]
     lines += [
-        "A recipe file has a `[run]` and a `[train]` table for the engine, a `[recipe]` table choosing "
+        "A recipe file has a `[run]` and a `[train]` table for the engine, a `[method]` table choosing "
         "the training algorithm (`type`) and setting its options, a `[data]` table choosing the dataset, "
-        "and one table per slot of the chosen recipe, each choosing a component (`type`) and setting its "
+        "and one table per slot of the chosen method, each choosing a component (`type`) and setting its "
         "options. Any value can be overridden on the command line with `--set TABLE.KEY=VALUE`.",
         "",
     ]

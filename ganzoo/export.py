@@ -1,8 +1,8 @@
 """Export of a trained translation to TorchScript or ONNX, checked against the eager model.
 
-What is exported is ``recipe.translate(x, direction)``: for CycleGAN one generator, for UNIT an
-encoder and the other domain's decoder, whatever the recipe does, without the discriminators
-and losses (only the recipe's generators are part of the exported module). The input is
+What is exported is ``method.translate(x, direction)``: for CycleGAN one generator, for UNIT an
+encoder and the other domain's decoder, whatever the method does, without the discriminators
+and losses (only the method's generators are part of the exported module). The input is
 images in [-1, 1], NCHW, with sides that are multiples of the generator stride (the padding
 ``ganzoo translate`` does is not part of the graph, so callers pad themselves).
 
@@ -28,19 +28,19 @@ ExportFormat = Literal["torchscript", "onnx"]
 
 
 class TranslationModule(nn.Module):
-    """``forward(x) = recipe.translate(x, direction)`` with only the recipe's generators as
+    """``forward(x) = method.translate(x, direction)`` with only the method's generators as
     submodules, so an export carries their weights and nothing else."""
 
-    def __init__(self, recipe: nn.Module, direction: str = "a2b"):
+    def __init__(self, method: nn.Module, direction: str = "a2b"):
         super().__init__()
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
-        self.generators = nn.ModuleDict(recipe.generators())
-        object.__setattr__(self, "_recipe", recipe)  # held outside the module tree on purpose
+        self.generators = nn.ModuleDict(method.generators())
+        object.__setattr__(self, "_method", method)  # held outside the module tree on purpose
         self.direction = direction
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._recipe.translate(x, self.direction)
+        return self._method.translate(x, self.direction)
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _example(stride: int, channels: int, size: int, batch: int, seed: int = 0) -
 
 
 def export_translation(
-    recipe: nn.Module,
+    method: nn.Module,
     path: Path | str,
     *,
     fmt: ExportFormat = "onnx",
@@ -70,21 +70,21 @@ def export_translation(
     opset: int | None = None,
     check: bool = True,
 ) -> ExportResult:
-    """Export ``recipe``'s translation in ``direction`` to ``path`` and check it.
+    """Export ``method``'s translation in ``direction`` to ``path`` and check it.
 
     ``size`` is the side of the example input (rounded up to the stride); the export accepts
     other sizes that are multiples of the stride (ONNX: declared dynamic when torch.export
     can prove it; otherwise the file is fixed to ``size`` and the result says so).
     """
-    from ganzoo.inference import Translator, recipe_stride
+    from ganzoo.inference import Translator, method_stride
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    recipe = recipe.cpu().eval().requires_grad_(False)
-    module = TranslationModule(recipe, direction).eval()
-    stride = recipe_stride(recipe)
+    method = method.cpu().eval().requires_grad_(False)
+    module = TranslationModule(method, direction).eval()
+    stride = method_stride(method)
     if channels is None:
-        channels = Translator.from_recipe(recipe, direction).in_channels
+        channels = Translator.from_method(method, direction).in_channels
     example = _example(stride, channels, size, 1)
     if fmt == "torchscript":
         run, dynamic, note = _torchscript(module, example, path), True, ""
@@ -138,7 +138,7 @@ def _onnx(module: nn.Module, example: Tensor, path: Path, stride: int,
         try:
             torch.onnx.export(module, (example,), str(path), dynamo=True, dynamic_shapes=dynamic_shapes,
                               input_names=["x"], output_names=["y"], verbose=False, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - a recipe whose graph depends on the size
+        except Exception as exc:  # noqa: BLE001 - a method whose graph depends on the size
             note = f"exported with a fixed input shape {tuple(example.shape)} ({type(exc).__name__} with dynamic sizes)"
             dynamic = False
             torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["x"], output_names=["y"],

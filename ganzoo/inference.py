@@ -1,4 +1,4 @@
-"""Inference with a trained recipe (or an imported generator) on images of any size.
+"""Inference with a trained method (or an imported generator) on images of any size.
 
 Generators only take sides that are multiples of their stride (4 for the ResNet generator,
 256 for U-Net 256), while photos come in every size. Rather than resizing (which blurs and
@@ -42,10 +42,10 @@ def stride_of(modules: nn.Module | Sequence[nn.Module] | dict[str, nn.Module]) -
     return math.lcm(1, *(int(getattr(m, "stride", 1) or 1) for m in modules))
 
 
-def recipe_stride(recipe: nn.Module) -> int:
-    """The stride a recipe's translation needs: the lcm over :meth:`Recipe.generators`."""
-    gens = recipe.generators() if hasattr(recipe, "generators") else {}
-    return stride_of(gens) if gens else stride_of(recipe)
+def method_stride(method: nn.Module) -> int:
+    """The stride a method's translation needs: the lcm over :meth:`Method.generators`."""
+    gens = method.generators() if hasattr(method, "generators") else {}
+    return stride_of(gens) if gens else stride_of(method)
 
 
 def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect",
@@ -137,7 +137,7 @@ class Translator:
     """A callable batch translator: images (N, C, H, W) in [-1, 1] of any size -> translated
     images of the same size in [-1, 1] (float32, clamped), without gradients.
 
-    Built from a trained recipe and a direction, or from a bare generator (an imported
+    Built from a trained method and a direction, or from a bare generator (an imported
     reference checkpoint), so that the CLI, the evaluator and the benchmark share one path.
     """
 
@@ -149,19 +149,19 @@ class Translator:
         self.in_channels, self.out_channels = in_channels, out_channels
 
     @classmethod
-    def from_recipe(cls, recipe: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
+    def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
                     precision: Precision = "auto") -> Translator:
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
-        device = device or _module_device(recipe)
-        gens = list(recipe.generators().values()) if hasattr(recipe, "generators") else []
-        # Channels: a recipe's generators are listed A->B first (G_A, gen_a), by convention.
+        device = device or _module_device(method)
+        gens = list(method.generators().values()) if hasattr(method, "generators") else []
+        # Channels: a method's generators are listed A->B first (G_A, gen_a), by convention.
         source = gens[0 if direction == "a2b" or len(gens) < 2 else 1] if gens else None
         cfg = getattr(source, "config", None)
         in_nc, out_nc = getattr(cfg, "input_nc", 3), getattr(cfg, "output_nc", 3)
         if direction == "b2a" and len(gens) == 1:
             in_nc, out_nc = out_nc, in_nc
-        return cls(lambda x: recipe.translate(x, direction), stride=recipe_stride(recipe), device=device,
+        return cls(lambda x: method.translate(x, direction), stride=method_stride(method), device=device,
                    precision=precision, in_channels=in_nc, out_channels=out_nc)
 
     @classmethod

@@ -391,19 +391,19 @@ def import_component(
     return module.to(device).eval()
 
 
-def load_recipe_generators(recipe: nn.Module, sources: Mapping[str, Mapping[str, Tensor]], *,
+def load_method_generators(method: nn.Module, sources: Mapping[str, Mapping[str, Tensor]], *,
                            source: str = "checkpoint", registry: Any = None) -> None:
-    """Load state dicts into a recipe's generators by name (``{"G_A": sd, "G_B": sd}``), each strictly."""
-    gens = recipe.generators()
+    """Load state dicts into a method's generators by name (``{"G_A": sd, "G_B": sd}``), each strictly."""
+    gens = method.generators()
     for name, sd in sources.items():
         if name not in gens:
-            raise CheckpointError(f"{source}: the recipe has no generator '{name}' (it has: {', '.join(gens)})")
+            raise CheckpointError(f"{source}: the method has no generator '{name}' (it has: {', '.join(gens)})")
         load_strict(gens[name], sd, source=f"{source} [{name}]", what=f"generator {name}", kind="generator",
                     registry=registry)
 
 
 def match_parts(parts: Mapping[str, StateDict], names: list[str]) -> dict[str, StateDict]:
-    """Pair state dicts with a recipe's generator names, case-insensitively: a part named like a
+    """Pair state dicts with a method's generator names, case-insensitively: a part named like a
     generator, a generator named ``<x>_<part>`` (UNIT's ``{"a", "b"}`` -> ``gen_a``, ``gen_b``), or
     a part named ``<x>_<generator>`` (file stems: ``latest_net_G_A`` -> ``G_A``)."""
     out: dict[str, StateDict] = {}
@@ -416,18 +416,18 @@ def match_parts(parts: Mapping[str, StateDict], names: list[str]) -> dict[str, S
     return out
 
 
-def build_reference_recipe(
-    recipe: str,
+def build_reference_method(
+    method: str,
     files: list[Path | str],
     *,
     generator: str | None = None,
     generator_config: Mapping[str, Any] | None = None,
     registry: Any = None,
 ) -> nn.Module:
-    """A registered recipe whose generators are loaded from reference files, for translating
-    with the recipe's own ``translate`` (UNIT needs one domain's encoder and the other's decoder).
+    """A registered method whose generators are loaded from reference files, for translating
+    with the method's own ``translate`` (UNIT needs one domain's encoder and the other's decoder).
 
-    Each file's state dicts are matched to the recipe's generators by :func:`match_parts`
+    Each file's state dicts are matched to the method's generators by :func:`match_parts`
     (UNIT's ``gen_*.pt`` holds both; CycleGAN's ``latest_net_G_A.pth``/``..._G_B.pth`` one each).
     Only the generators must fit; the other networks keep their initial weights, unused.
     """
@@ -437,12 +437,12 @@ def build_reference_recipe(
         registry = get_registry()
     from ganzoo.recipe import resolve
 
-    table: dict[str, Any] = {"recipe": {"type": recipe}, "data": {"type": "procedural"}}
-    slots = getattr(registry.get("recipe", recipe).cls, "slots", {})
+    table: dict[str, Any] = {"method": {"type": method}, "data": {"type": "procedural"}}
+    slots = getattr(registry.get("method", method).cls, "slots", {})
     slot = next((name for name, s in slots.items() if s.kind == "generator"), None)
     if slot is not None and (generator or generator_config):
         table[slot] = {**({"type": generator} if generator else {}), **dict(generator_config or {})}
-    built = resolve(table, registry, check_data=False).build_recipe()
+    built = resolve(table, registry, check_data=False).build_method()
     names = list(built.generators())
     assigned: dict[str, StateDict] = {}
     for path in map(Path, files):
@@ -451,11 +451,11 @@ def build_reference_recipe(
             parts = {path.stem: parts[""]}
         matched = match_parts(parts, names)
         if not matched:
-            raise CheckpointError(f"{path}: cannot tell which of the recipe's generators ({', '.join(names)}) "
+            raise CheckpointError(f"{path}: cannot tell which of the method's generators ({', '.join(names)}) "
                                   f"its state dicts ({', '.join(parts)}) belong to; name the file after one")
         assigned.update(matched)
     missing = [n for n in names if n not in assigned]
     if missing:
-        raise CheckpointError(f"no weights given for generator(s) {', '.join(missing)} of recipe '{recipe}'")
-    load_recipe_generators(built, assigned, source=", ".join(map(str, files)), registry=registry)
+        raise CheckpointError(f"no weights given for generator(s) {', '.join(missing)} of method '{method}'")
+    load_method_generators(built, assigned, source=", ".join(map(str, files)), registry=registry)
     return built.eval()

@@ -1,6 +1,6 @@
 """Recipe files: TOML that chooses and configures components, validated in two phases.
 
-Phase 1 checks the skeleton (the ``run``, ``train``, ``recipe`` and ``data`` tables, and which
+Phase 1 checks the skeleton (the ``run``, ``train``, ``method`` and ``data`` tables, and which
 other tables may exist); phase 2 validates each component table against that component's own
 config model. Errors carry the dotted path the user wrote (pydantic's discriminated unions
 would put the tag in the path), all of them are reported at once, and each unknown name or
@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ganzoo.components import Dataset, Recipe
+from ganzoo import renamed
+from ganzoo.components import Dataset, Method
 from ganzoo.data.augment import AugmentConfig
 from ganzoo.errors import DataError, RecipeError, RecipeIssue, UnknownComponentError, did_you_mean
 from ganzoo.registry import ComponentSpec, Registry
@@ -107,7 +108,7 @@ class TrainSection(Section):
 
 
 SECTIONS = {"run": RunSection, "train": TrainSection}
-COMPONENT_TABLES = {"recipe": "recipe", "data": "dataset"}
+COMPONENT_TABLES = {"method": "method", "data": "dataset"}
 
 
 @dataclass
@@ -132,20 +133,20 @@ class ResolvedRecipe:
     source: Path | None
     run: RunSection
     train: TrainSection
-    recipe: ResolvedComponent
+    method: ResolvedComponent
     data: ResolvedComponent
     slots: dict[str, ResolvedComponent] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return self.run.name or (self.source.stem if self.source else self.recipe.spec.name)
+        return self.run.name or (self.source.stem if self.source else self.method.spec.name)
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved recipe (every default written out); re-runnable as a file."""
         return {
             "run": self.run.model_dump(mode="json", exclude_none=True),
             "train": self.train.model_dump(mode="json", exclude_none=True),
-            "recipe": self.recipe.table(),
+            "method": self.method.table(),
             "data": self.data.table(),
             **{slot: comp.table() for slot, comp in self.slots.items()},
         }
@@ -158,8 +159,8 @@ class ResolvedRecipe:
     def parts(self) -> dict[str, Callable[[], Any]]:
         return {slot: comp.build for slot, comp in self.slots.items()}
 
-    def build_recipe(self) -> Recipe:
-        return self.recipe.spec.cls(self.recipe.config, self.parts())
+    def build_method(self) -> Method:
+        return self.method.spec.cls(self.method.config, self.parts())
 
     def build_dataset(self, split: str = "train") -> Dataset:
         return self.data.build(split=split)
@@ -272,32 +273,10 @@ def _validate_model(
         issues.append(RecipeIssue(prefix, f"must be a table, got {values!r}", _origin(prefix, origins)))
         return None
     try:
-        return model.model_validate(merge_nested_defaults(model, values))
+        return model.model_validate(values)
     except ValidationError as exc:
         issues.extend(validation_issues(exc, model, prefix, origins))
         return None
-
-
-def merge_nested_defaults(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill a partial sub-table from the field's default instance, not the sub-model's defaults.
-
-    A recipe's ``optimizer`` default is e.g. Adam(lr 1e-4, weight_decay 1e-4); a TOML table
-    giving only ``lr`` must keep that weight decay rather than fall back to OptimizerConfig's 0.
-    """
-    merged = dict(values)
-    for name, info in model.model_fields.items():
-        given = merged.get(name)
-        annotation = info.annotation
-        if not (isinstance(given, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            continue
-        try:
-            default = info.get_default(call_default_factory=True)
-        except Exception:  # noqa: BLE001 - a required sub-model has no default to merge
-            continue
-        if isinstance(default, BaseModel):
-            base = {k: getattr(default, k) for k in type(default).model_fields}
-            merged[name] = {**base, **merge_nested_defaults(annotation, given)}
-    return merged
 
 
 def _choose(
@@ -338,22 +317,26 @@ def resolve(
     sections = {name: _validate_model(model, data.get(name, {}), name, origins, issues)
                 for name, model in SECTIONS.items()}
 
-    recipe_spec, recipe_values = _choose(registry, "recipe", "recipe", data.get("recipe", {}), None,
+    for old, new in renamed.TABLES.items():
+        if old in data and new not in data:
+            issues.append(RecipeIssue(old, renamed.renamed_table(old), _origin(old, origins)))
+            data = {(new if k == old else k): v for k, v in data.items()}
+    method_spec, method_values = _choose(registry, "method", "method", data.get("method", {}), None,
                                          origins, issues)
     data_spec, data_values = _choose(registry, "dataset", "data", data.get("data", {}), None, origins, issues)
 
-    slots = dict(getattr(recipe_spec.cls, "slots", {})) if recipe_spec else {}
+    slots = dict(getattr(method_spec.cls, "slots", {})) if method_spec else {}
     known = [*SECTIONS, *COMPONENT_TABLES, *slots]
     for key in data:
-        if key not in known and recipe_spec is not None:
+        if key not in known and method_spec is not None:
             hint = did_you_mean(key, known)
             listing = ", ".join(slots) or "none"
-            issues.append(RecipeIssue(key, f"unknown table{hint} (recipe '{recipe_spec.name}' has slots: "
+            issues.append(RecipeIssue(key, f"unknown table{hint} (method '{method_spec.name}' has slots: "
                                            f"{listing})", _origin(key, origins)))
 
-    recipe_config = data_config = None
-    if recipe_spec:
-        recipe_config = _validate_model(recipe_spec.config, recipe_values, "recipe", origins, issues)
+    method_config = data_config = None
+    if method_spec:
+        method_config = _validate_model(method_spec.config, method_values, "method", origins, issues)
     if data_spec:
         data_config = _validate_model(data_spec.config, data_values, "data", origins, issues)
         if data_config is not None and check_data:
@@ -368,7 +351,7 @@ def resolve(
                                origins, issues)
         if spec is None:
             continue
-        # The recipe's preferred values (e.g. cycle weight 10) apply to whichever component fills
+        # The method's preferred values (e.g. cycle weight 10) apply to whichever component fills
         # the slot, for the fields it has; the user's values win.
         preferred = {k: v for k, v in slot.defaults.items() if k in spec.config.model_fields}
         config = _validate_model(spec.config, {**preferred, **values}, slot_name, origins, issues)
@@ -377,12 +360,12 @@ def resolve(
 
     if issues:
         raise RecipeError(issues, source)
-    assert recipe_spec and data_spec and recipe_config is not None and data_config is not None
+    assert method_spec and data_spec and method_config is not None and data_config is not None
     return ResolvedRecipe(
         source=source,
         run=sections["run"],  # type: ignore[arg-type]
         train=sections["train"],  # type: ignore[arg-type]
-        recipe=ResolvedComponent("recipe", recipe_spec, recipe_config),
+        method=ResolvedComponent("method", method_spec, method_config),
         data=ResolvedComponent("data", data_spec, data_config),
         slots=resolved_slots,
     )

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ganzoo.components import Dataset, Discriminator, Generator, Loss, Recipe
+from ganzoo import renamed
+from ganzoo.components import Dataset, Discriminator, Generator, Loss, Method
 from ganzoo.config import ComponentConfig
 from ganzoo.errors import DuplicateComponentError, GanzooError, UnknownComponentError
 from ganzoo.metrics.base import Metric
@@ -23,7 +24,7 @@ KINDS: dict[str, type] = {
     "generator": Generator,
     "discriminator": Discriminator,
     "loss": Loss,
-    "recipe": Recipe,
+    "method": Method,
     "dataset": Dataset,
     "metric": Metric,
 }
@@ -72,11 +73,32 @@ def _summary(cls: type) -> str:
     return doc.strip().split("\n\n")[0].replace("\n", " ")
 
 
+def _instance_default(config: type[BaseModel]) -> tuple[str, type[BaseModel]] | None:
+    """A nested-model field whose default instance differs from its model's field defaults.
+
+    Defaults live in field declarations only (that is what validation fills in, and what
+    ``describe`` and the reference show): ``Field(default_factory=lambda: OptimizerConfig(lr=1e-4))``
+    would hold for a missing table but not for a table that gives only some keys."""
+    for field_name, info in config.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        try:
+            default, plain = info.get_default(call_default_factory=True), model()
+        except Exception:  # noqa: BLE001 - required fields: no defaults to compare
+            continue
+        if isinstance(default, BaseModel) and default != plain:
+            return field_name, model
+    return None
+
+
 class Registry:
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], ComponentSpec] = {}
 
     def add(self, spec: ComponentSpec) -> None:
+        if spec.kind in renamed.KINDS:
+            raise renamed.renamed_kind(spec.kind)
         if spec.kind not in KINDS:
             raise GanzooError(
                 f"plugin {spec.plugin.name}: unknown component kind '{spec.kind}' "
@@ -93,6 +115,8 @@ class Registry:
         self._specs[key] = spec
 
     def get(self, kind: str, name: str) -> ComponentSpec:
+        if kind in renamed.KINDS:
+            raise renamed.renamed_kind(kind)
         try:
             return self._specs[(kind, name)]
         except KeyError:
@@ -146,6 +170,14 @@ class Registrar:
         config = config or getattr(cls, "Config", None)
         if not (isinstance(config, type) and issubclass(config, BaseModel)):
             raise GanzooError(f"plugin {self.plugin.name}: {kind} '{name}' has no pydantic config model")
+        drifted = _instance_default(config)
+        if drifted:
+            field_name, model = drifted
+            raise GanzooError(
+                f"plugin {self.plugin.name}: {kind} '{name}': the default of '{field_name}' is a {model.__name__} "
+                f"with other values than {model.__name__}'s own defaults, which a partial [{kind}.{field_name}] "
+                f"table would silently drop; subclass {model.__name__} with those field defaults and annotate "
+                f"'{field_name}' with it (as ganzoo_unit's UNITOptimizerConfig does)")
         self._registry.add(
             ComponentSpec(kind, name, cls, config, self.plugin, summary or _summary(cls), extra)
         )
@@ -160,8 +192,13 @@ class Registrar:
     def loss(self, name: str, cls: type, **kw: Any) -> None:
         self.component("loss", name, cls, **kw)
 
-    def recipe(self, name: str, cls: type, **kw: Any) -> None:
-        self.component("recipe", name, cls, **kw)
+    def method(self, name: str, cls: type, **kw: Any) -> None:
+        self.component("method", name, cls, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in renamed.KINDS:  # registrar.recipe(...) from an API 1 plugin
+            raise renamed.renamed_kind(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def dataset(self, name: str, cls: type, **kw: Any) -> None:
         self.component("dataset", name, cls, **kw)

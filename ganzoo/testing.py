@@ -26,7 +26,7 @@ sample_every = 2
 checkpoint_every = 2
 eval_items = 4
 
-[recipe]
+[method]
 type = "cyclegan"
 
 [data]
@@ -61,7 +61,7 @@ def ganzoo_registry(ganzoo_plugins: Any) -> Any:
 
 @pytest.fixture
 def ganzoo_cli() -> Iterator[Any]:
-    """Invoke the CLI in-process: ``ganzoo_cli("list-components", "recipe")`` -> click Result.
+    """Invoke the CLI in-process: ``ganzoo_cli("list-components", "method")`` -> click Result.
 
     The plugin cache is cleared before and after, so environment variables set by the test
     (GANZOO_PLUGINS, ...) take effect."""

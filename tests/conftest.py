@@ -10,7 +10,7 @@ torch.set_num_threads(1)
 def on_step_call(monkeypatch):
     """Make the n-th call of a CycleGAN step misbehave, to test the engine's reaction:
     ``before()`` runs just before that call, ``after(losses)`` may change what it returns."""
-    from ganzoo_cyclegan.recipe import CycleGAN
+    from ganzoo_cyclegan.method import CycleGAN
 
     def install(method: str, n: int, before=None, after=None) -> None:
         original = getattr(CycleGAN, method)

@@ -25,7 +25,7 @@ def test_list_components_unknown_kind(ganzoo_cli):
 
 
 def test_describe_shows_fields_defaults_and_slots(ganzoo_cli):
-    result = ganzoo_cli("describe", "recipe", "cyclegan")
+    result = ganzoo_cli("describe", "method", "cyclegan")
     assert result.exit_code == 0
     for text in ("pool_size", "50", "optimizer.lr", "0.0002", "cycle_loss", "identity_loss", "weight=10.0"):
         assert text in result.stdout, text
@@ -52,7 +52,7 @@ def test_validate_ok_and_show(ganzoo_cli, tiny_recipe):
 
 def test_broken_plugin_does_not_break_the_cli(ganzoo_cli, fake_distribution):
     fake_distribution("ganzoo-broken", {"broken_plugin": BROKEN}, {"broken": "broken_plugin"})
-    result = ganzoo_cli("list-components", "recipe")
+    result = ganzoo_cli("list-components", "method")
     assert result.exit_code == 0 and "cyclegan" in result.stdout
     assert "plugin broken (ganzoo-broken 1.0) failed to load: RuntimeError: this plugin is broken" \
         in " ".join(result.stderr.split())

@@ -80,19 +80,19 @@ def test_dataset_defaults(name, tmp_path):
     assert item["A"].shape[0] in (1, 3) and item["A"].min() >= -1 and item["A"].max() <= 1
 
 
-@pytest.mark.parametrize("name", REGISTRY.names("recipe"))
+@pytest.mark.parametrize("name", REGISTRY.names("method"))
 def test_recipe_defaults_build_and_step(name):
     from ganzoo.recipe import resolve
 
     # The recipe's own defaults and default components; the networks are narrowed (their
     # full-width defaults are covered above) so that a CPU steps them in seconds.
-    data = {"recipe": {"type": name}, "data": {"type": "procedural", "image_size": 64}}
+    data = {"method": {"type": name}, "data": {"type": "procedural", "image_size": 64}}
     resolved = resolve(data, REGISTRY)
     for slot, comp in resolved.slots.items():
         narrow = {k: 8 for k in ("ngf", "ndf", "dim") if k in type(comp.config).model_fields}
         data[slot] = {**{k: v for k, v in comp.table().items() if k in narrow or k == "type"}, **narrow}
     resolved = resolve(data, REGISTRY)
-    recipe = resolved.build_recipe()
+    recipe = resolved.build_method()
     size = max(64, 2 ** max(getattr(c.config, "num_downs", 0) for c in resolved.slots.values()))
     batch = {"A": torch.rand(1, 3, size, size) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
     for step in recipe.train_steps():

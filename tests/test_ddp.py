@@ -34,14 +34,14 @@ trainer = Trainer(load_recipe(recipe, overrides), run_dir=run_dir if run_dir != 
                   resume=resume == "1", show_progress=False)
 result = trainer.fit()
 rank = int(os.environ["RANK"])
-torch.save({k: v.detach().cpu() for k, v in trainer.recipe.state_dict().items()}, f"{out}/params_{rank}.pt")
+torch.save({k: v.detach().cpu() for k, v in trainer.method.state_dict().items()}, f"{out}/params_{rank}.pt")
 with open(f"{out}/result_{rank}.json", "w") as f:
     json.dump({"run_dir": str(result.run_dir), "step": result.step, "world": trainer.dist.world_size}, f)
 """
 
 # per rank: batch 1, so two ranks see the same two images per iteration as one process with batch 2
 OVERRIDES = ["train.batch_size=1", "train.iterations=4", "train.checkpoint_every=2", "train.log_every=1",
-             "train.sample_every=2", "train.ema=0.9", "recipe.pool_size=1"]
+             "train.sample_every=2", "train.ema=0.9", "method.pool_size=1"]
 
 
 def torchrun(tmp: Path, recipe: Path, out: Path, *args: str, run_dir: Path | None = None, resume: bool = False):
@@ -90,7 +90,7 @@ def test_two_processes_train_and_write_one_set_of_outputs(ddp_run):
     state = ckpt.load_state(run / "checkpoints" / "final")
     assert state["world_size"] == 2 and len(state["ranks"]) == 2
     # the state-dict keys are a single process's: no DDP "module." prefix
-    single = load_recipe(tmp / "tiny.toml").build_recipe().state_dict().keys()
+    single = load_recipe(tmp / "tiny.toml").build_method().state_dict().keys()
     assert load_file(run / "checkpoints" / "final" / ckpt.WEIGHTS).keys() == set(single)
 
 
@@ -103,7 +103,7 @@ def test_parameters_stay_identical_across_ranks(ddp_run):
 def test_two_ranks_of_batch_1_match_one_process_of_batch_2(ddp_run, tmp_path):
     tmp, recipe, _ = ddp_run
     # one pool of 2 fills with the same two fakes as two pools of 1, so D's step sees the same images
-    changes = {"train.batch_size=1": "train.batch_size=2", "recipe.pool_size=1": "recipe.pool_size=2"}
+    changes = {"train.batch_size=1": "train.batch_size=2", "method.pool_size=1": "method.pool_size=2"}
     overrides = [changes.get(o, o) for o in OVERRIDES]
     single = Trainer(load_recipe(recipe, [*overrides, "train.iterations=1"]), run_dir=tmp_path / "single",
                      show_progress=False).fit()

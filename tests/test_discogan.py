@@ -26,7 +26,7 @@ from ganzoo.commands.plugin import find_private_imports
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "plugins" / "ganzoo-discogan"
 RECIPE = PLUGIN / "recipes" / "discogan_quickstart.toml"
-COMPONENTS = {("recipe", "discogan"), ("generator", "discogan_encdec"), ("discriminator", "discogan"),
+COMPONENTS = {("method", "discogan"), ("generator", "discogan_encdec"), ("discriminator", "discogan"),
               ("loss", "discogan_fm")}
 
 
@@ -141,7 +141,7 @@ def test_a_broken_plugin_breaks_neither_the_cli_nor_its_neighbour(discogan_site,
     assert result.exit_code == 0
     assert "ganzoo-broken" in result.stdout and "needs libfoo" in result.stdout
 
-    result = ganzoo_cli("list-components", "recipe")
+    result = ganzoo_cli("list-components", "method")
     assert result.exit_code == 0
     assert "discogan (ganzoo-discogan 0.1.0)" in result.stdout and "cyclegan" in result.stdout
     assert "plugin broken (ganzoo-broken 0.3) failed to load: ImportError: needs libfoo" in " ".join(

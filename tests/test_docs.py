@@ -100,7 +100,7 @@ def test_reference_tables_are_well_formed(ganzoo_plugins):
 
 def test_reference_of_a_recipe_shows_its_slots_and_its_own_defaults(ganzoo_plugins):
     text = docs_gen.generate(ganzoo_plugins)
-    section = text.split('<a id="recipe-cyclegan"></a>')[1].split("<a id=")[0]
+    section = text.split('<a id="method-cyclegan"></a>')[1].split("<a id=")[0]
     assert "| `[cycle_loss]` | loss | [`l1`](#loss-l1) | `weight = 10.0` |" in section
     assert "| `optimizer.lr` | float | `0.0002` |" in section
 
@@ -109,15 +109,16 @@ def test_nested_defaults_come_from_the_component_not_the_nested_class(fake_distr
     """A recipe that changes a nested default (Adam's weight decay) is documented with its value."""
     source = (
         "import ganzoo\nfrom pydantic import Field\n\n"
-        "class DecayConfig(ganzoo.RecipeConfig):\n"
-        "    optimizer: ganzoo.OptimizerConfig = Field(\n"
-        "        default_factory=lambda: ganzoo.OptimizerConfig(weight_decay=1e-5), description='Adam.')\n\n"
-        "class Decay(ganzoo.Recipe):\n"
+        "class DecayOptimizer(ganzoo.OptimizerConfig):\n"
+        "    weight_decay: float = Field(1e-5, description='Adam.')\n\n"
+        "class DecayConfig(ganzoo.MethodConfig):\n"
+        "    optimizer: DecayOptimizer = Field(default_factory=DecayOptimizer, description='Adam.')\n\n"
+        "class Decay(ganzoo.Method):\n"
         "    '''A recipe that decays.'''\n"
         "    Config = DecayConfig\n\n"
         "@ganzoo.hookimpl\n"
         "def register_components(registrar):\n"
-        "    registrar.recipe('decay', Decay)\n"
+        "    registrar.method('decay', Decay)\n"
     )
     fake_distribution("ganzoo-decay", {"decay_plugin": source}, {"decay": "decay_plugin"}, version="0.2")
     from ganzoo.plugins import load_plugins

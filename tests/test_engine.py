@@ -56,7 +56,7 @@ def test_new_run_never_overwrites_an_old_one(tiny_recipe):
 def test_one_step_changes_the_weights_and_g_step_leaves_d_alone(tiny_recipe):
     trainer = Trainer(load_recipe(tiny_recipe), show_progress=False)
     trainer.setup()
-    recipe = trainer.recipe
+    recipe = trainer.method
     before = {k: v.clone() for k, v in recipe.state_dict().items()}
     batch = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
     g_step, d_step = trainer.steps
@@ -76,7 +76,7 @@ def test_one_step_changes_the_weights_and_g_step_leaves_d_alone(tiny_recipe):
 def test_cyclegan_lowers_its_losses_on_the_builtin_data(tiny_recipe, tmp_path):
     resolved = load_recipe(tiny_recipe, ["train.iterations=40", "train.log_every=1", "data.train_size=64",
                                          "generator.ngf=8", "train.sample_every=0", "train.checkpoint_every=0",
-                                         "recipe.optimizer.lr=5e-4", "recipe.schedule.policy='constant'"])
+                                         "method.optimizer.lr=5e-4", "method.schedule.policy='constant'"])
     run = Trainer(resolved, run_dir=tmp_path / "learn", show_progress=False).fit().run_dir
     steps = loss_records(run)
 
@@ -175,7 +175,7 @@ def test_corrupt_and_mismatched_checkpoints_are_clear_errors(tiny_recipe, tmp_pa
     (final / ckpt.STATE).write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="state.pt: cannot be read safely"):
         ckpt.load_state(final)
-    other = load_recipe(tiny_recipe, ["generator.ngf=6"]).build_recipe()
+    other = load_recipe(tiny_recipe, ["generator.ngf=6"]).build_method()
     with pytest.raises(CheckpointError, match="does not fit this recipe's networks"):
         ckpt.load_weights(final, other)
     with pytest.raises(CheckpointError, match="no checkpoint found"):

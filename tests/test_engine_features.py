@@ -57,7 +57,7 @@ def same_tensors(a: Path, b: Path) -> bool:
 def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp_path):
     # pool_size 2 fills at once, so the pool's random draws (global RNG) matter from step 2 on
     overrides = ["train.iterations=6", "train.checkpoint_every=3", "train.log_every=1", "train.sample_every=0",
-                 "train.precision='bf16'", "train.ema=0.9", "train.grad_clip=5.0", "recipe.pool_size=2"]
+                 "train.precision='bf16'", "train.ema=0.9", "train.grad_clip=5.0", "method.pool_size=2"]
     straight = fit(tiny_recipe, tmp_path / "a", *overrides)
     crashed = crash_after(straight.run_dir, tmp_path / "b", "step_0000003")
     resumed = fit(tiny_recipe, crashed, *overrides, resume=True)
@@ -99,18 +99,18 @@ def test_bf16_autocast_runs_the_forward_in_bf16(tiny_recipe):
     trainer = Trainer(load_recipe(tiny_recipe, ["train.precision='bf16'"]), show_progress=False)
     trainer.setup()
     seen = {}
-    original = trainer.recipe.G_A.forward
+    original = trainer.method.G_A.forward
 
     def spy(x):
         out = original(x)
         seen["dtype"] = out.dtype
         return out
 
-    trainer.recipe.G_A.forward = spy
+    trainer.method.G_A.forward = spy
     batch = trainer._prepare(next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2))))
     trainer._iteration(batch)
     assert seen["dtype"] == torch.bfloat16
-    assert all(p.dtype == torch.float32 for p in trainer.recipe.parameters())  # master weights stay fp32
+    assert all(p.dtype == torch.float32 for p in trainer.method.parameters())  # master weights stay fp32
 
 
 # ---------------------------------------------------------------------- clipping, EMA
@@ -187,7 +187,7 @@ def test_channels_last_trains_like_nchw_and_checkpoints_contiguously(tiny_recipe
             assert a[step][key] == pytest.approx(b[step][key], rel=1e-4, abs=1e-5)
     trainer = Trainer(load_recipe(tiny_recipe, ["train.channels_last=true"]), show_progress=False)
     trainer.setup()
-    assert trainer.recipe.G_A.model[1].weight.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.method.G_A.model[1].weight.is_contiguous(memory_format=torch.channels_last)
     batch = trainer._prepare({"A": torch.zeros(2, 3, 16, 16), "B": torch.zeros(2, 3, 16, 16)})
     assert batch["A"].is_contiguous(memory_format=torch.channels_last)
     # the saved weights load into an ordinary (NCHW) recipe
@@ -205,8 +205,8 @@ def test_compile_is_in_place_keeps_state_dict_keys_and_results(tiny_recipe, tmp_
                       show_progress=False)
     trainer.fit()
     assert trainer.compiled == ["G_A", "G_B", "D_A", "D_B"]
-    assert trainer.recipe.G_A._compiled_call_impl is not None
-    assert not any("_orig_mod" in k for k in trainer.recipe.state_dict())
+    assert trainer.method.G_A._compiled_call_impl is not None
+    assert not any("_orig_mod" in k for k in trainer.method.state_dict())
     a, b = loss_records(plain.run_dir), loss_records(tmp_path / "compiled")
     for key in ("G_A", "cycle_A", "D_A"):
         assert a[2][key] == pytest.approx(b[2][key], rel=1e-5)
@@ -216,16 +216,16 @@ def test_compile_is_in_place_keeps_state_dict_keys_and_results(tiny_recipe, tmp_
 
 def test_compile_leaves_a_gradient_penalty_discriminator_eager(tiny_recipe, capsys):
     resolved = load_recipe(tiny_recipe, ["gan_loss.type='wgangp'"])
-    recipe = resolved.build_recipe()
+    recipe = resolved.build_method()
     warnings = []
-    names = accel.compile_recipe(recipe, True, warn=warnings.append)
+    names = accel.compile_method(recipe, True, warn=warnings.append)
     assert names == ["G_A", "G_B"]
     assert "gradient penalty" in warnings[0]
     assert recipe.D_A._compiled_call_impl is None
 
 
 UNIT_TINY = """
-[recipe]
+[method]
 type = "unit"
 [data]
 type = "procedural"
@@ -243,11 +243,11 @@ num_scales = 1
 
 
 def test_compile_targets_of_encode_decode_generators_are_their_parts(ganzoo_registry, tmp_path):
-    if "unit" not in {s.name for s in ganzoo_registry.list("recipe")}:
+    if "unit" not in {s.name for s in ganzoo_registry.list("method")}:
         pytest.skip("the unit plugin is not registered")
     path = tmp_path / "unit.toml"
     path.write_text(UNIT_TINY)
-    targets = accel.compile_targets(load_recipe(path, registry=ganzoo_registry).build_recipe())
+    targets = accel.compile_targets(load_recipe(path, registry=ganzoo_registry).build_method())
     assert {"gen_a.enc", "gen_a.dec", "gen_b.enc", "gen_b.dec", "dis_a", "dis_b"} <= set(targets)
     assert "gen_a" not in targets
 

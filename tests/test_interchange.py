@@ -226,16 +226,16 @@ def test_cli_translates_with_a_reference_recipe_from_two_cyclegan_files(registry
 
 
 def test_unit_reference_file_translates_through_the_unit_recipe(registry, tmp_path):
-    if ("recipe", "unit") not in registry:
+    if ("method", "unit") not in registry:
         pytest.skip("the UNIT plugin is not installed")
-    from ganzoo.interchange import build_reference_recipe
+    from ganzoo.interchange import build_reference_method
 
     spec = registry.get("generator", "unit_vae")
     config = {"dim": 4, "n_res": 1}
     torch.manual_seed(0)
     gen_a, gen_b = spec.build(config).eval(), spec.build(config).eval()
     torch.save({"a": gen_a.state_dict(), "b": gen_b.state_dict()}, tmp_path / "gen_00100000.pt")
-    recipe = build_reference_recipe("unit", [tmp_path / "gen_00100000.pt"], generator_config=config,
+    recipe = build_reference_method("unit", [tmp_path / "gen_00100000.pt"], generator_config=config,
                                     registry=registry)
     x = torch.rand(1, 3, 8, 8) * 2 - 1
     with torch.no_grad():

@@ -339,7 +339,7 @@ def test_evaluate_recipe_scores_both_directions_and_skips_pairs_on_unpaired_data
     assert set(results) == {f"{d}/{k}" for d in ("a2b", "b2a") for k in ("psnr", "fid", "brightness")}
     a = torch.stack([test[i]["A"] for i in range(5)])
     b = torch.stack([test[i]["B"] for i in range(5)])
-    expected = psnr(quantize(Translator.from_recipe(recipe, "a2b")(a)), quantize(b))
+    expected = psnr(quantize(Translator.from_method(recipe, "a2b")(a)), quantize(b))
     assert results["a2b/psnr"] == pytest.approx(float(expected), rel=1e-4)
 
     class Unpaired(torch.utils.data.Dataset):

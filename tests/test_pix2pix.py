@@ -19,7 +19,7 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = {
     "run": {"seed": 0},
     "train": {"iterations": 4, "batch_size": 4},
-    "recipe": {"type": "pix2pix", "optimizer": {"lr": 1e-3, "betas": [0.5, 0.999]}},
+    "method": {"type": "pix2pix", "optimizer": {"lr": 1e-3, "betas": [0.5, 0.999]}},
     "generator": {"type": "unet_128", "num_downs": 5, "ngf": 8},
     "discriminator": {"ndf": 8, "n_layers": 2},
 }
@@ -49,20 +49,20 @@ def tiny(root: Path, **data) -> dict:
 
 def test_slot_defaults_follow_the_reference(ganzoo_registry, tmp_path):
     write_aligned(tmp_path / "d", n=2)
-    resolved = resolve({"recipe": {"type": "pix2pix"},
+    resolved = resolve({"method": {"type": "pix2pix"},
                         "data": {"type": "aligned", "root": str(tmp_path / "d")}}, ganzoo_registry)
     g, d = resolved.slots["generator"], resolved.slots["discriminator"]
     assert g.spec.name == "unet_256" and g.config.norm == "batch" and g.config.use_dropout
     assert d.spec.name == "patchgan" and d.config.input_nc == 6 and d.config.norm == "batch"
     assert resolved.slots["gan_loss"].spec.name == "vanilla"
     assert resolved.slots["l1_loss"].spec.name == "l1" and resolved.slots["l1_loss"].config.weight == 100
-    cfg = resolved.recipe.config
+    cfg = resolved.method.config
     assert cfg.optimizer.lr == 2e-4 and tuple(cfg.optimizer.betas) == (0.5, 0.999)
     assert cfg.schedule.policy == "linear" and cfg.schedule.decay_start == 0.5
 
 
 def test_update_order_d_first_then_g_with_d_frozen(ganzoo_registry, tmp_path):
-    recipe = resolve(tiny(write_aligned(tmp_path / "d", n=2)), ganzoo_registry).build_recipe()
+    recipe = resolve(tiny(write_aligned(tmp_path / "d", n=2)), ganzoo_registry).build_method()
     steps = recipe.train_steps()
     assert [(s.name, s.optimizer) for s in steps] == [("D", "D"), ("G", "G")]
     assert steps[1].frozen == (recipe.D,) and not steps[0].frozen
@@ -100,7 +100,7 @@ def test_a_few_steps_lower_l1_on_tiny_paired_data(ganzoo_registry, tmp_path):
     assert ds.paired and ds[0]["A"].shape == (3, 32, 32)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False)
     batches = [{k: v for k, v in b.items() if k in ("A", "B")} for b in loader]
-    recipe = resolved.build_recipe().train()
+    recipe = resolved.build_method().train()
     l1 = train(recipe, batches, 30)
     first, last = np.mean(l1[:4]), np.mean(l1[-4:])
     assert last < 0.75 * first, f"L1 did not fall: {first:.3f} -> {last:.3f}"
@@ -117,7 +117,7 @@ def test_discriminator_channels_must_match_the_pair(ganzoo_registry, tmp_path):
     recipe = tiny(write_aligned(tmp_path / "d", n=1))
     recipe["discriminator"]["input_nc"] = 3
     with pytest.raises(GanzooError, match="input_nc.*= 6"):
-        resolve(recipe, ganzoo_registry).build_recipe()
+        resolve(recipe, ganzoo_registry).build_method()
 
 
 def test_grayscale_input_with_matching_discriminator(ganzoo_registry, tmp_path):
@@ -128,14 +128,14 @@ def test_grayscale_input_with_matching_discriminator(ganzoo_registry, tmp_path):
     item = resolved.build_dataset()[0]
     batch = {"A": item["A"][None].repeat(2, 1, 1, 1), "B": item["B"][None].repeat(2, 1, 1, 1)}
     assert batch["A"].shape[1] == 1
-    train(resolved.build_recipe(), [batch], 1)
+    train(resolved.build_method(), [batch], 1)
 
 
 def test_facades_recipe_validates_when_its_data_exists(ganzoo_registry, tmp_path):
     write_aligned(tmp_path / "facades", n=1, size=16)
     resolved = load_recipe(RECIPES / "pix2pix_facades.toml", [f"data.root='{tmp_path / 'facades'}'"],
                            ganzoo_registry)
-    assert resolved.recipe.spec.name == "pix2pix" and resolved.data.spec.name == "aligned"
+    assert resolved.method.spec.name == "pix2pix" and resolved.data.spec.name == "aligned"
     assert resolved.data.config.direction == "BtoA"
     assert (resolved.data.config.load_size, resolved.data.config.crop_size) == (286, 256)
     assert resolved.train.batch_size == 1 and resolved.train.epochs == 200
@@ -166,7 +166,7 @@ batch_size = 2
 log_every = 1
 sample_every = 0
 checkpoint_every = 0
-[recipe]
+[method]
 type = "pix2pix"
 [data]
 type = "aligned"

@@ -29,7 +29,7 @@ EXPECTED_FILES = {
     "ganzoo_my_method/__init__.py",
     "ganzoo_my_method/networks.py",
     "ganzoo_my_method/plugin.py",
-    "ganzoo_my_method/recipe.py",
+    "ganzoo_my_method/method.py",
     "recipes/my_method_quickstart.toml",
     "tests/conftest.py",
     "tests/test_my_method_plugin.py",
@@ -161,7 +161,7 @@ def test_generated_package_installs_lists_and_passes_its_own_tests(tmp_path):
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)}
-    assert set(rows) == {("recipe", "my_method"), ("generator", "my_method_generator"),
+    assert set(rows) == {("method", "my_method"), ("generator", "my_method_generator"),
                          ("discriminator", "my_method_discriminator")}
     assert {(r["plugin"], r["dist"], r["version"]) for r in rows.values()} == {
         ("my_method", "ganzoo-my-method", "0.1.0")}

@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 BASE = """
-[recipe]
+[method]
 type = "cyclegan"
 [data]
 type = "procedural"
@@ -40,12 +40,12 @@ def test_all_shipped_recipes_validate_or_only_miss_their_data():
 
 def test_quickstart_resolves_with_recipe_defaults():
     resolved = load_recipe(REPO / "recipes" / "quickstart.toml")
-    assert resolved.recipe.spec.name == "cyclegan"
+    assert resolved.method.spec.name == "cyclegan"
     assert resolved.slots["cycle_loss"].config.weight == 10.0  # the recipe's preference, not l1's 1.0
     assert resolved.slots["identity_loss"].config.weight == 0.0  # set in the file, on purpose
-    assert resolved.recipe.config.optimizer.lr == 2e-4
-    assert resolved.recipe.config.optimizer.betas == (0.5, 0.999)
-    assert resolved.recipe.config.pool_size == 50
+    assert resolved.method.config.optimizer.lr == 2e-4
+    assert resolved.method.config.optimizer.betas == (0.5, 0.999)
+    assert resolved.method.config.pool_size == 50
 
 
 def test_slot_defaults_are_the_reference_weights(tmp_path):
@@ -69,14 +69,14 @@ def test_unknown_component_has_suggestion_and_listing_command(tmp_path):
 
 def test_unknown_field_suggests_the_right_one_and_all_errors_come_together(tmp_path):
     path = write(tmp_path, BASE + '[generator]\nngff = 32\n[discriminator]\nndf = -1\n'
-                                  '[train]\nbatchsize = 2\n[recipe.optimizer]\nlr = 0\n')
+                                  '[train]\nbatchsize = 2\n[method.optimizer]\nlr = 0\n')
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
     lines = messages(info.value)
     assert f"{path}: generator.ngff: unknown field; did you mean 'ngf'?" in lines
     assert f"{path}: train.batchsize: unknown field; did you mean 'batch_size'?" in lines
     assert f"{path}: discriminator.ndf: must be greater than 0, got -1" in lines
-    assert f"{path}: recipe.optimizer.lr: must be greater than 0, got 0" in lines
+    assert f"{path}: method.optimizer.lr: must be greater than 0, got 0" in lines
     assert len(lines) == 4
 
 
@@ -87,7 +87,7 @@ def test_unknown_table_and_missing_recipe_type(tmp_path):
     (line,) = messages(info.value)
     assert line.startswith(f"{path}: generatr: unknown table; did you mean 'generator'?")
     path = write(tmp_path, '[data]\ntype = "procedural"\n')
-    with pytest.raises(RecipeError, match=r"recipe.type: required: which recipe to use"):
+    with pytest.raises(RecipeError, match=r"method.type: required: which method to use"):
         load_recipe(path)
 
 
@@ -117,20 +117,20 @@ def test_missing_file(tmp_path):
 def test_overrides_are_toml_literals_applied_before_validation(tmp_path):
     path = write(tmp_path, BASE)
     resolved = load_recipe(path, ["train.iterations=7", "generator.type=unet_128", "generator.ngf=8",
-                                  "recipe.optimizer.betas=[0.9, 0.99]", "run.name=hello"])
+                                  "method.optimizer.betas=[0.9, 0.99]", "run.name=hello"])
     assert resolved.train.iterations == 7
     assert resolved.slots["generator"].spec.name == "unet_128"
     assert resolved.slots["generator"].config.ngf == 8
-    assert resolved.recipe.config.optimizer.betas == (0.9, 0.99)
+    assert resolved.method.config.optimizer.betas == (0.9, 0.99)
     assert resolved.name == "hello"
 
 
 def test_override_errors_name_the_override(tmp_path):
     path = write(tmp_path, BASE)
     with pytest.raises(RecipeError) as info:
-        load_recipe(path, ["train.iterations=10", "recipe.optimizer.lr=-1.0", "generator.ngff=3"])
+        load_recipe(path, ["train.iterations=10", "method.optimizer.lr=-1.0", "generator.ngff=3"])
     lines = messages(info.value)
-    assert "--set #2: recipe.optimizer.lr: must be greater than 0, got -1.0" in lines
+    assert "--set #2: method.optimizer.lr: must be greater than 0, got -1.0" in lines
     assert "--set #3: generator.ngff: unknown field; did you mean 'ngf'?" in lines
     with pytest.raises(RecipeError, match=r"--set #1: expected KEY.PATH=VALUE, got 'train.iterations'"):
         load_recipe(path, ["train.iterations"])
@@ -160,18 +160,28 @@ def test_both_iterations_and_epochs_is_an_error(tmp_path):
         load_recipe(path)
 
 
-def test_partial_sub_table_keeps_the_recipes_own_defaults(tmp_path):
-    from pydantic import BaseModel, Field
-
-    from ganzoo.optim import OptimizerConfig
-    from ganzoo.recipe import merge_nested_defaults
-
-    class Config(BaseModel):
-        optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=1e-4, weight_decay=1e-4))
-
-    merged = Config.model_validate(merge_nested_defaults(Config, {"optimizer": {"lr": 5e-4}}))
-    assert merged.optimizer.lr == 5e-4
-    assert merged.optimizer.weight_decay == 1e-4  # the recipe's default, not OptimizerConfig's 0
-    path = write(tmp_path, BASE.replace('type = "cyclegan"', 'type = "cyclegan"\n[recipe.schedule]\nwarmup = 5'))
-    schedule = load_recipe(path).recipe.config.schedule
+def test_partial_sub_table_keeps_the_methods_own_defaults(tmp_path):
+    """Defaults are field defaults of a subclass (UNIT's optimizer), so a table giving only lr
+    keeps UNIT's weight decay rather than falling back to OptimizerConfig's 0."""
+    path = write(tmp_path, BASE.replace('type = "cyclegan"', 'type = "unit"\n[method.optimizer]\nlr = 5e-4'))
+    optimizer = load_recipe(path).method.config.optimizer
+    assert (optimizer.lr, optimizer.weight_decay) == (5e-4, 1e-4)
+    path = write(tmp_path, BASE.replace('type = "cyclegan"', 'type = "cyclegan"\n[method.schedule]\nwarmup = 5'))
+    schedule = load_recipe(path).method.config.schedule
     assert (schedule.warmup, schedule.policy, schedule.decay_start) == (5, "linear", 0.5)
+
+
+def test_a_default_instance_that_a_partial_table_would_drop_is_refused_at_registration():
+    from pydantic import Field
+
+    import ganzoo
+    from ganzoo.registry import PluginInfo, Registrar, Registry
+
+    class DecayConfig(ganzoo.MethodConfig):
+        optimizer: ganzoo.OptimizerConfig = Field(default_factory=lambda: ganzoo.OptimizerConfig(weight_decay=1e-5))
+
+    class Decay(ganzoo.Method):
+        Config = DecayConfig
+
+    with pytest.raises(ganzoo.GanzooError, match=r"the default of 'optimizer' is a OptimizerConfig .* subclass"):
+        Registrar(Registry(), PluginInfo("decay")).method("decay", Decay)

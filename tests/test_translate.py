@@ -73,7 +73,7 @@ def test_translator_keeps_odd_sizes_and_matches_the_network_on_aligned_ones(run_
     from ganzoo.engine.loading import load_trained
 
     _, recipe, _ = load_trained(run_dir)
-    translator = Translator.from_recipe(recipe, "a2b")
+    translator = Translator.from_method(recipe, "a2b")
     assert translator.stride == 4
     for h, w in [(17, 23), (5, 3), (2, 1), (16, 20)]:
         x = torch.rand(2, 3, h, w) * 2 - 1
@@ -82,7 +82,7 @@ def test_translator_keeps_odd_sizes_and_matches_the_network_on_aligned_ones(run_
     x = torch.rand(1, 3, 16, 20) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(translator(x), recipe.G_A(x).clamp(-1, 1))
-        torch.testing.assert_close(Translator.from_recipe(recipe, "b2a")(x), recipe.G_B(x).clamp(-1, 1))
+        torch.testing.assert_close(Translator.from_method(recipe, "b2a")(x), recipe.G_B(x).clamp(-1, 1))
 
 
 def test_jobs_mirror_inputs_and_batch_by_size(tmp_path):

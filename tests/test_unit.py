@@ -114,8 +114,8 @@ def run_steps(recipe: UNIT, batches: list[dict[str, torch.Tensor]], iterations: 
 def test_components_are_registered(registry):
     assert registry.get("generator", "unit_vae").cls is UNITGenerator
     assert registry.get("discriminator", "multiscale_patchgan").cls is MultiScaleDiscriminator
-    assert registry.get("recipe", "unit").cls is UNIT
-    for kind, name in [("generator", "unit_vae"), ("discriminator", "multiscale_patchgan"), ("recipe", "unit")]:
+    assert registry.get("method", "unit").cls is UNIT
+    for kind, name in [("generator", "unit_vae"), ("discriminator", "multiscale_patchgan"), ("method", "unit")]:
         assert registry.get(kind, name).summary
 
 
@@ -399,9 +399,9 @@ def test_vgg_loss_from_a_local_file(registry, tmp_path):
 @pytest.mark.parametrize("name", ["unit_monet.toml", "unit_quickstart.toml"])
 def test_recipe_files_name_existing_components(registry, name):
     doc = tomllib.loads((ROOT / "recipes" / name).read_text())
-    recipe_table = dict(doc["recipe"])
+    recipe_table = dict(doc["method"])
     assert recipe_table.pop("type") == "unit"
-    registry.get("recipe", "unit").make_config(recipe_table)
+    registry.get("method", "unit").make_config(recipe_table)
     built = {}
     for slot_name, slot in UNIT.slots.items():
         table = dict(doc.get(slot_name, {}))
@@ -429,7 +429,7 @@ def test_quickstart_recipe_trains_on_its_data(registry):
     dataset = registry.get("dataset", data.pop("type")).build({**data, "train_size": 4}, split="train")
     items = [dataset[i] for i in range(2)]
     b = {k: torch.stack([it[k] for it in items]) for k in ("A", "B")}
-    table = dict(doc["recipe"])
+    table = dict(doc["method"])
     table.pop("type")
     recipe = UNIT(UNITConfig.model_validate(table), make_parts(registry, doc))
     history = run_steps(recipe, [b], 1)

@@ -65,12 +65,12 @@ def evaluate(
                 options.setdefault(name, {}).setdefault("backbone_weights", str(lpips_weights))
         metric_objs = build_metrics(names, options, registry)
         dev = resolve_device(device)
-        resolved, recipe, ckpt_dir = load_trained(source, device=dev)
+        resolved, method, ckpt_dir = load_trained(source, device=dev)
         dataset = _dataset(resolved, data, split, registry, parse_options)
         n = len(dataset) if max_items is None else min(max_items, len(dataset))
         with progress(err, show_progress) as bar:
             task = bar.add_task(f"evaluating {ckpt_dir.name}", total=n * len(directions))
-            report = run_evaluation(recipe, dataset, metric_objs, device=dev, max_items=max_items,
+            report = run_evaluation(method, dataset, metric_objs, device=dev, max_items=max_items,
                                     directions=directions, batch_size=batch_size, precision=precision,
                                     quantize=quantize, workers=workers,
                                     on_batch=lambda _d, k: bar.advance(task, k))

@@ -32,9 +32,9 @@ def export(
         if fmt not in ("torchscript", "onnx"):
             raise GanzooError(f"--format must be torchscript or onnx, got '{fmt}'")
         plugins()
-        _, recipe, ckpt_dir = load_trained(source, device="cpu")
+        _, method, ckpt_dir = load_trained(source, device="cpu")
         err.print(f"exporting {ckpt_dir} ({direction}) as {fmt}...", highlight=False)
-        result = export_translation(recipe, out_file, fmt=fmt, direction=direction, size=size,  # type: ignore[arg-type]
+        result = export_translation(method, out_file, fmt=fmt, direction=direction, size=size,  # type: ignore[arg-type]
                                     opset=opset, check=check)
         shapes = "dynamic batch and size (multiples of the stride)" if result.dynamic else "fixed input shape"
         out.print(f"wrote {result.path} ({shapes})", highlight=False)

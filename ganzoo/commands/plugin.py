@@ -2,7 +2,7 @@
 
 A plugin author should get from an idea to a pip-installable package whose tests pass in one
 command: the template (``ganzoo/templates/plugin``) holds a pyproject with the ``ganzoo`` entry
-point, the hook module, a generator and a discriminator with their configs, a recipe that uses
+point, the hook module, a generator and a discriminator with their configs, a method that uses
 the registered ``lsgan`` and ``l1`` losses, a recipe file on the built-in data and tests built
 on the ``ganzoo.testing`` fixtures. It imports only the public API, so it doubles as a
 living example of it (tests/test_plugin_kit.py installs a generated package and runs its tests).
@@ -40,7 +40,7 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 class PluginNames:
     """Every spelling of a plugin's name the template needs, derived from one NAME."""
 
-    snake: str  # plugin (entry-point) name, recipe name, prefix of component names: my_method
+    snake: str  # plugin (entry-point) name, method name, prefix of component names: my_method
     dist: str  # distribution name: ganzoo-my-method
     package: str  # import package: ganzoo_my_method
     camel: str  # class-name prefix: MyMethod
@@ -222,7 +222,7 @@ def new(
     force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty folder.")] = False,
 ) -> None:
     """Create a plugin package: pyproject with the ganzoo entry point, hook, generator,
-    discriminator, recipe, a recipe file on the built-in data, and tests."""
+    discriminator, method, a recipe file on the built-in data, and tests."""
     from ganzoo.cli import out, user_errors
 
     with user_errors():

@@ -29,14 +29,14 @@ def translate(
     reference_generator: Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045 - typer on 3.10
         "--reference-generator",
         help="A generator checkpoint of a reference implementation (e.g. latest_net_G_A.pth) to use instead "
-             "of a ganzoo run; repeat it with --reference-recipe (G_A and G_B files).")] = None,
-    reference_recipe: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--reference-recipe",
-        help="Load the reference file(s) into this recipe's generators and translate with the recipe "
+             "of a ganzoo run; repeat it with --reference-method (G_A and G_B files).")] = None,
+    reference_method: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--reference-method", "--reference-recipe",
+        help="Load the reference file(s) into this method's generators and translate with the method "
              "(needed for UNIT's gen_*.pt: a2b is A's encoder with B's decoder).")] = None,
     generator: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Registered generator the reference checkpoint is loaded into (default: resnet_9blocks, or "
-             "the recipe's default).")] = None,
+             "the method's default).")] = None,
     generator_option: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--generator-option", "-g", help="Config of that generator: KEY=VALUE (e.g. ngf=64, n_blocks=6).")] = None,
     part: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -64,26 +64,26 @@ def translate(
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"--direction must be a2b or b2a, got '{direction}'")
         dev = resolve_device(device)
-        if reference_recipe and not reference_generator:
-            raise GanzooError("--reference-recipe needs the weights: --reference-generator FILE (repeatable)")
+        if reference_method and not reference_generator:
+            raise GanzooError("--reference-method needs the weights: --reference-generator FILE (repeatable)")
         if not reference_generator and len(paths) < 2:
             raise GanzooError("give a run or checkpoint directory and at least one input "
                               "(or --reference-generator FILE and inputs)")
         inputs = list(paths) if reference_generator else list(paths[1:])
         jobs = collect_jobs(inputs, out_dir, fmt)  # type: ignore[arg-type]  # bad inputs fail before loading
-        if reference_generator and reference_recipe:
-            from ganzoo.interchange import build_reference_recipe
+        if reference_generator and reference_method:
+            from ganzoo.interchange import build_reference_method
 
             options = parse_options(generator_option, "--generator-option")
-            recipe = build_reference_recipe(reference_recipe, list(reference_generator), generator=generator,
+            method = build_reference_method(reference_method, list(reference_generator), generator=generator,
                                             generator_config=options, registry=plugins().registry).to(dev)
-            translator = Translator.from_recipe(recipe, direction, device=dev, precision=precision)  # type: ignore[arg-type]
-            label = f"{reference_recipe} {direction}"
+            translator = Translator.from_method(method, direction, device=dev, precision=precision)  # type: ignore[arg-type]
+            label = f"{reference_method} {direction}"
         elif reference_generator:
             from ganzoo.interchange import import_component
 
             if len(reference_generator) > 1:
-                raise GanzooError("several --reference-generator files need --reference-recipe to say how they "
+                raise GanzooError("several --reference-generator files need --reference-method to say how they "
                                   "combine")
             options = parse_options(generator_option, "--generator-option")
             module = import_component(reference_generator[0], generator or "resnet_9blocks", config=options,
@@ -94,8 +94,8 @@ def translate(
             from ganzoo.engine.loading import load_trained
 
             plugins()
-            _, recipe, ckpt_dir = load_trained(paths[0], device=dev)
-            translator = Translator.from_recipe(recipe, direction, device=dev, precision=precision)  # type: ignore[arg-type]
+            _, method, ckpt_dir = load_trained(paths[0], device=dev)
+            translator = Translator.from_method(method, direction, device=dev, precision=precision)  # type: ignore[arg-type]
             label = f"{ckpt_dir.name} {direction}"
         dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
         err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",

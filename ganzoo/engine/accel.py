@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganzoo.components import AdversarialLoss, Discriminator, Recipe
+from ganzoo.components import AdversarialLoss, Discriminator, Method
 from ganzoo.errors import GanzooError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -55,37 +55,37 @@ class Precision:
                 s.load_state_dict(state[n])
 
 
-def discriminators(recipe: Recipe) -> dict[str, nn.Module]:
-    """The recipe's discriminators: its direct children that are ``ganzoo.Discriminator``."""
-    return {n: m for n, m in recipe.named_children() if isinstance(m, Discriminator)}
+def discriminators(method: Method) -> dict[str, nn.Module]:
+    """The method's discriminators: its direct children that are ``ganzoo.Discriminator``."""
+    return {n: m for n, m in method.named_children() if isinstance(m, Discriminator)}
 
 
-def networks(recipe: Recipe) -> dict[str, nn.Module]:
-    nets = dict(recipe.generators())
-    nets.update(discriminators(recipe))
+def networks(method: Method) -> dict[str, nn.Module]:
+    nets = dict(method.generators())
+    nets.update(discriminators(method))
     return nets
 
 
-def needs_double_backward(recipe: Recipe) -> bool:
-    """Whether an adversarial loss of the recipe adds a penalty (WGAN-GP, R1): those take the
+def needs_double_backward(method: Method) -> bool:
+    """Whether an adversarial loss of the method adds a penalty (WGAN-GP, R1): those take the
     gradient of D's gradient, which compiled graphs do not support."""
     return any(isinstance(m, AdversarialLoss) and type(m).penalty is not AdversarialLoss.penalty
-               for m in recipe.modules())
+               for m in method.modules())
 
 
-def compile_targets(recipe: Recipe, *, include_discriminators: bool = True) -> dict[str, nn.Module]:
+def compile_targets(method: Method, *, include_discriminators: bool = True) -> dict[str, nn.Module]:
     """The modules to compile, by dotted name.
 
-    ``nn.Module.compile`` compiles ``__call__``, so a network the recipe drives through other
-    methods (UNIT's ``encode``/``decode``) gets its direct children compiled instead. A recipe
+    ``nn.Module.compile`` compiles ``__call__``, so a network the method drives through other
+    methods (UNIT's ``encode``/``decode``) gets its direct children compiled instead. A method
     can name its own targets with a ``compile_targets()`` method returning ``{name: module}``.
     """
-    custom = getattr(recipe, "compile_targets", None)
+    custom = getattr(method, "compile_targets", None)
     if callable(custom):
         return dict(custom())
-    nets = dict(recipe.generators())
+    nets = dict(method.generators())
     if include_discriminators:
-        nets.update(discriminators(recipe))
+        nets.update(discriminators(method))
     targets: dict[str, nn.Module] = {}
     for name, net in nets.items():
         if any(callable(getattr(net, m, None)) for m in ("encode", "decode")):
@@ -96,14 +96,14 @@ def compile_targets(recipe: Recipe, *, include_discriminators: bool = True) -> d
     return targets
 
 
-def compile_recipe(recipe: Recipe, setting: bool | str, warn: Any = None) -> list[str]:
-    """Compile the recipe's networks in place (``module.compile()``: the recipe keeps calling
+def compile_method(method: Method, setting: bool | str, warn: Any = None) -> list[str]:
+    """Compile the method's networks in place (``module.compile()``: the method keeps calling
     the same attributes and state-dict keys do not change). Returns the compiled names."""
     if setting is False:
         return []
     mode = None if setting in (True, "default") else str(setting)
     with_d = True
-    if needs_double_backward(recipe):
+    if needs_double_backward(method):
         with_d = False
         if warn:
             warn("train.compile: the adversarial loss has a gradient penalty (double backward), which compiled "
@@ -112,7 +112,7 @@ def compile_recipe(recipe: Recipe, setting: bool | str, warn: Any = None) -> lis
     backend = os.environ.get(COMPILE_BACKEND_ENV)
     if backend:
         kwargs = {"backend": backend}
-    targets = compile_targets(recipe, include_discriminators=with_d)
+    targets = compile_targets(method, include_discriminators=with_d)
     for module in targets.values():
         module.compile(**kwargs)
     return list(targets)

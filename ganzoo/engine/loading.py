@@ -1,4 +1,4 @@
-"""Rebuild a trained recipe from a run directory or a checkpoint, for inference and evaluation."""
+"""Rebuild a trained method from a run directory or a checkpoint, for inference and evaluation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganzoo.components import Recipe
+from ganzoo.components import Method
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.errors import CheckpointError
 from ganzoo.recipe import ResolvedRecipe, load_recipe
@@ -23,8 +23,8 @@ def find_run_dir(checkpoint_dir: Path) -> Path | None:
 
 def load_trained(
     path: Path | str, *, device: torch.device | str = "cpu", check_data: bool = False, ema: bool = True
-) -> tuple[ResolvedRecipe, Recipe, Path]:
-    """(resolved recipe, recipe with trained weights in eval mode, checkpoint dir) from a run
+) -> tuple[ResolvedRecipe, Method, Path]:
+    """(resolved recipe, method with trained weights in eval mode, checkpoint dir) from a run
     directory, its checkpoints folder or one checkpoint directory.
 
     When the run kept a moving average of the generators (``train.ema``), its weights replace
@@ -35,13 +35,13 @@ def load_trained(
     if run_dir is None:
         raise CheckpointError(f"{directory}: no recipe.toml found in it or the run directory above it")
     resolved = load_recipe(run_dir / "recipe.toml", check_data=check_data)
-    recipe = resolved.build_recipe()
-    ckpt.load_weights(directory, recipe)
+    method = resolved.build_method()
+    ckpt.load_weights(directory, method)
     if ema and (directory / ckpt.EMA_WEIGHTS).is_file():
-        load_ema(directory, recipe)
-    return resolved, recipe.to(device).eval(), directory
+        load_ema(directory, method)
+    return resolved, method.to(device).eval(), directory
 
 
-def load_ema(directory: Path, recipe: Recipe) -> None:
+def load_ema(directory: Path, method: Method) -> None:
     """Load ``ema.safetensors`` (keys ``<generator name>.<parameter>``) into the generators."""
-    ckpt.load_weights(directory, nn.ModuleDict(dict(recipe.generators())), filename=ckpt.EMA_WEIGHTS)
+    ckpt.load_weights(directory, nn.ModuleDict(dict(method.generators())), filename=ckpt.EMA_WEIGHTS)

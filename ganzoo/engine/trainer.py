@@ -1,6 +1,6 @@
-"""The training loop: everything around a recipe's math.
+"""The training loop: everything around a method's math.
 
-The recipe says which steps an iteration has and what each computes; the trainer owns the
+The method says which steps an iteration has and what each computes; the trainer owns the
 device, seeding, data order, optimizers and schedules, precision, compilation, data-parallel
 processes, the weight average, logging, samples, evaluation, checkpoints, resume and the
 handling of interruptions and non-finite losses.
@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
-from ganzoo.components import Batch, Recipe
+from ganzoo.components import Batch, Method
 from ganzoo.engine import accel
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine import distributed as ddp
@@ -129,45 +129,45 @@ class Trainer:
         self.dataset = self.resolved.build_dataset("train")
         if len(self.dataset) == 0:
             raise GanzooError("the training data set is empty")
-        recipe: Recipe = self.resolved.build_recipe().to(self.device)
-        if recipe.requires_paired and not getattr(self.dataset, "paired", False):
+        method: Method = self.resolved.build_method().to(self.device)
+        if method.requires_paired and not getattr(self.dataset, "paired", False):
             raise GanzooError(
-                f"recipe '{self.resolved.recipe.spec.name}' trains on aligned pairs, but data "
+                f"method '{self.resolved.method.spec.name}' trains on aligned pairs, but data "
                 f"'{self.resolved.data.spec.name}' is unpaired; use data.type = 'aligned' (A|B side-by-side "
                 "files) or 'paired_folders' (see: ganzoo list-components dataset)")
         if t.channels_last:
-            recipe = recipe.to(memory_format=torch.channels_last)
-        self.recipe = recipe
-        self.recipe.train()
+            method = method.to(memory_format=torch.channels_last)
+        self.method = method
+        self.method.train()
         self.sampler = ResumableBatchSampler(len(self.dataset), t.batch_size, run.seed,
                                              rank=self.dist.rank, world_size=self.dist.world_size)
         per_epoch = self.sampler.batches_per_epoch()
         self.total = t.iterations or (t.epochs or 1) * per_epoch
-        groups = self.recipe.param_groups()
+        groups = self.method.param_groups()
         self.group_params = {name: _unique(params) for name, params in groups.items()}
         fused = self.device.type == "cuda"  # one kernel per step for all parameters; foreach elsewhere
         self.optimizers = {
-            name: build_optimizer(params, self.recipe.optimizer_config(name), fused=fused)
+            name: build_optimizer(params, self.method.optimizer_config(name), fused=fused)
             for name, params in self.group_params.items()
         }
-        schedule = self.recipe.config.schedule  # type: ignore[attr-defined]
+        schedule = self.method.config.schedule  # type: ignore[attr-defined]
         self.schedulers = {n: build_scheduler(o, schedule, self.total) for n, o in self.optimizers.items()}
         self.precision = accel.Precision(t.precision, self.device, self.optimizers)
-        self.steps = self.recipe.train_steps()
+        self.steps = self.method.train_steps()
         for s in self.steps:
             if s.optimizer not in self.optimizers:
-                raise GanzooError(f"recipe step '{s.name}' uses optimizer '{s.optimizer}', which "
+                raise GanzooError(f"method step '{s.name}' uses optimizer '{s.optimizer}', which "
                                   f"param_groups() does not define ({', '.join(self.optimizers)})")
         # identical weights on every rank (they are seeded alike; this makes it a guarantee)
-        ddp.broadcast_tensors(ddp.module_tensors(self.recipe), self.dist)
-        self._sync_buffers = [b for b in self.recipe.buffers() if b.is_floating_point()]
-        self.ema = EMA(self.recipe.generators(), t.ema) if t.ema > 0 else None
+        ddp.broadcast_tensors(ddp.module_tensors(self.method), self.dist)
+        self._sync_buffers = [b for b in self.method.buffers() if b.is_floating_point()]
+        self.ema = EMA(self.method.generators(), t.ema) if t.ema > 0 else None
         self.augment = None
         if t.augment.policy:
             from ganzoo.data.augment import BatchAugment
 
             self.augment = BatchAugment(t.augment)
-        self.compiled = accel.compile_recipe(self.recipe, t.compile, warn=self._warn)
+        self.compiled = accel.compile_method(self.method, t.compile, warn=self._warn)
         # modes that capture CUDA graphs must be told where an iteration starts, or a graph's
         # outputs from the last iteration count as still in use
         self._cudagraphs = (bool(self.compiled) and self.device.type == "cuda"
@@ -208,7 +208,7 @@ class Trainer:
     def _restore(self) -> None:
         directory = ckpt.resolve_checkpoint(self.ckpt_dir)
         state = ckpt.load_state(directory)
-        ckpt.load_weights(directory, self.recipe)
+        ckpt.load_weights(directory, self.method)
         if self.ema is not None:
             if (directory / ckpt.EMA_WEIGHTS).is_file():
                 ckpt.load_weights(directory, self.ema.average, filename=ckpt.EMA_WEIGHTS)
@@ -224,13 +224,13 @@ class Trainer:
         if ranks and len(ranks) == self.dist.world_size:
             own = ranks[self.dist.rank]
         elif self.dist.rank == 0:
-            own = {"rng": state["rng"], "recipe": state.get("recipe", {}), "augment": state.get("augment")}
+            own = {"rng": state["rng"], "method": state.get("method", {}), "augment": state.get("augment")}
         else:  # saved with another number of processes: rank 0's pools, a fresh random stream
-            own = {"rng": None, "recipe": state.get("recipe", {}), "augment": None}
+            own = {"rng": None, "method": state.get("method", {}), "augment": None}
             if self.dist.rank == 1:
                 self._warn("resuming with another number of processes than the checkpoint's: weights and "
                            "optimizers are exact, per-rank random streams and image pools are not")
-        self.recipe.load_extra_state(own.get("recipe") or {})
+        self.method.load_extra_state(own.get("method") or {})
         if own.get("rng") is not None:
             ckpt.set_rng_state(own["rng"])
         else:
@@ -243,9 +243,9 @@ class Trainer:
         self._say(f"resumed from {directory} at step {self.step}")
 
     def _own_state(self) -> dict[str, Any]:
-        """What differs between ranks: random streams and recipe state such as image pools."""
+        """What differs between ranks: random streams and method state such as image pools."""
         aug = self.augment.generator.get_state() if self.augment and self.augment.generator else None
-        return ddp.to_cpu({"rng": ckpt.rng_state(), "recipe": self.recipe.extra_state(), "augment": aug})
+        return ddp.to_cpu({"rng": ckpt.rng_state(), "method": self.method.extra_state(), "augment": aug})
 
     def save(self, name: str | None = None, *, point_latest: bool = True) -> Path:
         """Write a checkpoint (rank 0; every rank must call this in a distributed run)."""
@@ -259,7 +259,7 @@ class Trainer:
                 "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
                 "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
                 "scalers": self.precision.state_dict(),
-                "recipe": own["recipe"],
+                "method": own["method"],
                 "rng": own["rng"],
                 "augment": own["augment"],
                 "best": self.best,
@@ -267,10 +267,10 @@ class Trainer:
             }
             if self.dist.enabled:
                 state["ranks"] = everyone
-            meta = {"recipe": self.resolved.recipe.spec.name, "run": self.resolved.name,
+            meta = {"method": self.resolved.method.spec.name, "run": self.resolved.name,
                     "ema": self.ema is not None, "world_size": self.dist.world_size}
             extra = {ckpt.EMA_WEIGHTS: self.ema.average} if self.ema is not None else None
-            directory = ckpt.save_checkpoint(directory, step=self.step, model=self.recipe, state=state, meta=meta,
+            directory = ckpt.save_checkpoint(directory, step=self.step, model=self.method, state=state, meta=meta,
                                              extra_weights=extra, point_latest=point_latest)
             if point_latest:
                 ckpt.prune(self.ckpt_dir, self.train.keep_last, protect={directory.name})
@@ -367,7 +367,7 @@ class Trainer:
         return self._prepare(batch)
 
     def _iteration(self, batch: Batch) -> dict[str, Tensor]:
-        """One iteration: every step of the recipe, then schedules, the average and buffers.
+        """One iteration: every step of the method, then schedules, the average and buffers.
         Returns the loss terms (and gradient norms) as detached device tensors."""
         logged: dict[str, Tensor] = {}
         clip = self.train.grad_clip
@@ -499,18 +499,18 @@ class Trainer:
     def _inference(self) -> Iterator[None]:
         """Eval mode, no gradients, compiled networks run eagerly, and the weight average in
         place of the live generators when train.ema is on."""
-        was_training = self.recipe.training
-        self.recipe.eval()
+        was_training = self.method.training
+        self.method.eval()
         try:
             with torch.no_grad(), accel.eager(), (self.ema.swapped() if self.ema else contextlib.nullcontext()):
                 yield
         finally:
-            self.recipe.train(was_training)
+            self.method.train(was_training)
 
     def _samples(self, name: str) -> None:
         if not self.is_main:
             return
-        visuals = self.recipe.visuals()
+        visuals = self.method.visuals()
         if not visuals:
             return
         if self.ema is not None:  # the average's translations of the same inputs, beside the live ones
@@ -518,7 +518,7 @@ class Trainer:
                 for key, direction in (("real_A", "a2b"), ("real_B", "b2a")):
                     if key in visuals and visuals[key].dim() == 4:
                         with contextlib.suppress(Exception):  # one-way recipes may refuse b2a
-                            visuals[f"ema_{direction}"] = self.recipe.translate(visuals[key][:4].float(), direction)
+                            visuals[f"ema_{direction}"] = self.method.translate(visuals[key][:4].float(), direction)
         save_grid(visuals, self.samples_dir / f"{name}.png")
         self.tb.image("samples", visuals, self.step)
         self._write_index()
@@ -544,9 +544,9 @@ class Trainer:
                 b = torch.stack([it["B"] for it in items]).to(self.device)
                 k = a.shape[0]
                 for direction, src, dst in (("a2b", a, b), ("b2a", b, a)):
-                    if direction not in self.recipe.directions:
+                    if direction not in self.method.directions:
                         continue
-                    out = self.recipe.translate(src, direction).float().clamp(-1, 1)
+                    out = self.method.translate(src, direction).float().clamp(-1, 1)
                     sums[f"psnr_{direction}"] += float(psnr(out, dst)) * k
                     sums[f"l1_{direction}"] += float(l1(out, dst)) * k
                 sums["psnr_untranslated"] += float(psnr(a, b)) * k  # the do-nothing baseline
@@ -589,7 +589,7 @@ class Trainer:
     def _write_index(self) -> None:
         t = self.train
         info = {
-            "recipe": self.resolved.recipe.spec.name,
+            "method": self.resolved.method.spec.name,
             "data": self.resolved.data.spec.name,
             "step": f"{self.step} / {self.total}",
             "device": f"{self.device} x {self.dist.world_size}" if self.dist.enabled else str(self.device),

@@ -1,4 +1,4 @@
-"""Run a trained recipe over a test split and score it with registered metrics.
+"""Run a trained method over a test split and score it with registered metrics.
 
 One function serves ``ganzoo evaluate`` and the trainer's periodic evaluation, so the numbers
 logged during training and those reported afterwards are computed the same way. The protocol
@@ -100,7 +100,7 @@ def _sizes(item: Mapping[str, Any]) -> tuple:
 
 
 def evaluate(
-    recipe: nn.Module,
+    method: nn.Module,
     dataset: Any,
     metrics: Mapping[str, Metric],
     *,
@@ -132,8 +132,8 @@ def evaluate(
         if paired or not metric.needs_pairs:
             metric.check()
     report = EvaluationReport()
-    was_training = recipe.training
-    recipe.eval()
+    was_training = method.training
+    method.eval()
     sizes: set[tuple] = set()
     used: set[str] = set()
     counts: dict[str, dict[str, int]] = {}
@@ -152,7 +152,7 @@ def evaluate(
                 used.add(name)
             if not active:
                 continue
-            translator = Translator.from_recipe(recipe, direction, device=device, precision=precision)
+            translator = Translator.from_method(method, direction, device=device, precision=precision)
             # Unpaired splits are as long as the larger domain and wrap the smaller one; an image
             # seen before (same file) is scored once, so no set holds duplicates.
             seen_src: set[str] = set()
@@ -197,7 +197,7 @@ def evaluate(
                 for key, better in type(metric).higher_is_better.items():
                     report.higher_is_better[f"{direction}/{key}"] = better
     finally:
-        recipe.train(was_training)
+        method.train(was_training)
     report.protocol = {
         "split": getattr(dataset, "split", None),
         "paired": paired,
@@ -222,7 +222,7 @@ def evaluate(
 
 
 def evaluate_recipe(
-    recipe: nn.Module,
+    method: nn.Module,
     dataset: Any,
     metrics: Mapping[str, Metric] | Sequence[str],
     device: torch.device | str = "cpu",
@@ -237,7 +237,7 @@ def evaluate_recipe(
     """
     if not isinstance(metrics, Mapping):
         metrics = build_metrics(list(metrics))
-    return evaluate(recipe, dataset, metrics, device=device, max_items=max_items, **kwargs).results
+    return evaluate(method, dataset, metrics, device=device, max_items=max_items, **kwargs).results
 
 
 def _versions() -> dict[str, str]:

@@ -1,7 +1,7 @@
 import ganzoo
-from ganzoo_cyclegan.recipe import CycleGAN
+from ganzoo_cyclegan.method import CycleGAN
 
 
 @ganzoo.hookimpl
 def register_components(registrar: ganzoo.Registrar) -> None:
-    registrar.recipe("cyclegan", CycleGAN)
+    registrar.method("cyclegan", CycleGAN)

@@ -1,5 +1,5 @@
-"""pix2pix (Isola et al. 2017) as a ganzoo recipe, faithful to junyanz/pytorch-CycleGAN-and-pix2pix."""
+"""pix2pix (Isola et al. 2017) as a ganzoo method, faithful to junyanz/pytorch-CycleGAN-and-pix2pix."""
 
-from ganzoo_pix2pix.recipe import Pix2Pix, Pix2PixConfig
+from ganzoo_pix2pix.method import Pix2Pix, Pix2PixConfig
 
 __all__ = ["Pix2Pix", "Pix2PixConfig"]

@@ -2,9 +2,9 @@
 class never touches the registry)."""
 
 import ganzoo
-from ganzoo_pix2pix.recipe import Pix2Pix
+from ganzoo_pix2pix.method import Pix2Pix
 
 
 @ganzoo.hookimpl
 def register_components(registrar: ganzoo.Registrar) -> None:
-    registrar.recipe("pix2pix", Pix2Pix)
+    registrar.method("pix2pix", Pix2Pix)

@@ -2,13 +2,13 @@
 ``multiscale_patchgan`` discriminator and the ``unit`` recipe, after mingyuliutw/UNIT (2018)."""
 
 from ganzoo_unit.losses import VGGPerceptualLoss, unit_kl
+from ganzoo_unit.method import UNIT, UNITConfig, UNITOptimizerConfig, UNITScheduleConfig
 from ganzoo_unit.networks import (
     MultiScaleDiscriminator,
     MultiScaleDiscriminatorConfig,
     UNITGenerator,
     UNITGeneratorConfig,
 )
-from ganzoo_unit.recipe import UNIT, UNITConfig, UNITOptimizerConfig, UNITScheduleConfig
 
 __all__ = [
     "UNIT",

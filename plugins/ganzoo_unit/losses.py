@@ -64,7 +64,7 @@ class VGGPerceptualLoss(nn.Module):
         if found is None:
             where = ", ".join(str(p) for p in candidates)
             raise ganzoo.GanzooError(
-                f"vgg_w > 0 needs VGG16 weights, none found at {where}. Set recipe.vgg_weights to "
+                f"vgg_w > 0 needs VGG16 weights, none found at {where}. Set method.vgg_weights to "
                 f"a torchvision VGG16 state dict, or cache it once with: python -c \"import torchvision; "
                 f"torchvision.models.vgg16(weights='IMAGENET1K_V1')\""
             )

@@ -8,8 +8,8 @@ registry; ganzoo calls :func:`register_components` when it loads plugins.
 from __future__ import annotations
 
 import ganzoo
+from ganzoo_unit.method import UNIT
 from ganzoo_unit.networks import MultiScaleDiscriminator, UNITGenerator
-from ganzoo_unit.recipe import UNIT
 
 
 @ganzoo.hookimpl
@@ -24,7 +24,7 @@ def register_components(registrar: ganzoo.Registrar) -> None:
         MultiScaleDiscriminator,
         summary="Multi-scale PatchGAN (UNIT/MUNIT's MsImageDis): one score map per scale.",
     )
-    registrar.recipe(
+    registrar.method(
         "unit",
         UNIT,
         summary="UNIT (Liu et al. 2017): two VAE-GANs sharing one latent space, with cycle consistency.",

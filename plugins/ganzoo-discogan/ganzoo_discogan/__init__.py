@@ -1,4 +1,4 @@
-"""DiscoGAN (Kim et al. 2017) as a ganzoo plugin: recipe ``discogan``, generator
+"""DiscoGAN (Kim et al. 2017) as a ganzoo plugin: method ``discogan``, generator
 ``discogan_encdec``, discriminator ``discogan`` and loss ``discogan_fm``.
 
 It imports only ganzoo's public API (``ganzoo.__all__``), torch and pydantic, so it keeps
@@ -6,16 +6,16 @@ working across ganzoo releases with the same ``ganzoo.API_VERSION``.
 """
 
 from ganzoo_discogan.losses import FeatureMatchingLoss
+from ganzoo_discogan.method import DiscoGAN, DiscoGANConfig
 from ganzoo_discogan.networks import (
     DiscoGANDiscriminator,
     DiscoGANDiscriminatorConfig,
     EncoderDecoderConfig,
     EncoderDecoderGenerator,
 )
-from ganzoo_discogan.recipe import DiscoGAN, DiscoGANConfig
 
 __version__ = "0.1.0"
-REQUIRED_API_VERSION = 1
+REQUIRED_API_VERSION = 2
 """The ganzoo plugin API this package was written against (checked in its tests)."""
 
 __all__ = [

@@ -10,13 +10,13 @@ from __future__ import annotations
 import ganzoo
 
 from ganzoo_discogan.losses import FeatureMatchingLoss
+from ganzoo_discogan.method import DiscoGAN
 from ganzoo_discogan.networks import DiscoGANDiscriminator, EncoderDecoderGenerator
-from ganzoo_discogan.recipe import DiscoGAN
 
 
 @ganzoo.hookimpl
 def register_components(registrar: ganzoo.Registrar) -> None:
-    registrar.recipe("discogan", DiscoGAN)
+    registrar.method("discogan", DiscoGAN)
     registrar.generator("discogan_encdec", EncoderDecoderGenerator)
     registrar.discriminator("discogan", DiscoGANDiscriminator)
     registrar.loss("discogan_fm", FeatureMatchingLoss)

@@ -28,9 +28,9 @@ TINY = [
 ]
 
 
-def build_recipe(registry, recipe: dict | None = None, **slots: dict) -> ganzoo.Recipe:
+def build_recipe(registry, recipe: dict | None = None, **slots: dict) -> ganzoo.Method:
     """A DiscoGAN recipe at 16 px from the registry, the way a recipe file would build it."""
-    spec = registry.get("recipe", "discogan")
+    spec = registry.get("method", "discogan")
     chosen = {
         "generator": ("generator", {"type": "discogan_encdec", "ngf": 4, "n_layers": 2}),
         "discriminator": ("discriminator", {"type": "discogan", "ndf": 4, "n_layers": 2}),
@@ -58,7 +58,7 @@ def test_plugin_is_loaded_with_provenance(ganzoo_plugins):
     info = next(p for p in ganzoo_plugins.plugins if p.name == "discogan")
     assert info.status == "loaded", info.error
     assert (info.dist, info.version, info.components) == ("ganzoo-discogan", ganzoo_discogan.__version__, 4)
-    for kind, name in [("recipe", "discogan"), ("generator", "discogan_encdec"),
+    for kind, name in [("method", "discogan"), ("generator", "discogan_encdec"),
                        ("discriminator", "discogan"), ("loss", "discogan_fm")]:
         assert ganzoo_plugins.registry.get(kind, name).plugin.dist == "ganzoo-discogan"
 
@@ -70,7 +70,7 @@ def test_written_against_this_api_version():
 def test_listed_by_the_cli(ganzoo_cli):
     result = ganzoo_cli("list-components", "--json", "--filter", "discogan*")
     rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)}
-    assert set(rows) == {("recipe", "discogan"), ("generator", "discogan_encdec"),
+    assert set(rows) == {("method", "discogan"), ("generator", "discogan_encdec"),
                          ("discriminator", "discogan"), ("loss", "discogan_fm")}
     assert all(r["dist"] == "ganzoo-discogan" and r["version"] for r in rows.values())
 
@@ -152,7 +152,7 @@ def test_feature_matching_needs_a_discriminator_with_features(ganzoo_registry):
 
 
 def test_recipe_defaults_are_the_references(ganzoo_registry):
-    config = ganzoo_registry.get("recipe", "discogan").make_config()
+    config = ganzoo_registry.get("method", "discogan").make_config()
     assert (config.optimizer.lr, config.optimizer.betas, config.optimizer.weight_decay) == (2e-4, (0.5, 0.999), 1e-5)
     assert config.schedule.policy == "constant"
     assert (config.gan_curriculum, config.starting_rate, config.default_rate, config.update_interval) == (

@@ -25,7 +25,7 @@ class UNITOptimizerConfig(ganzoo.OptimizerConfig):
     """The reference configs' Adam: lr 1e-4, betas (0.5, 0.999), weight decay 1e-4.
 
     A subclass with its own field defaults, rather than a default instance, so that a partial
-    ``[recipe.optimizer]`` table (say, only ``lr``) keeps UNIT's weight decay instead of
+    ``[method.optimizer]`` table (say, only ``lr``) keeps UNIT's weight decay instead of
     falling back to the generic defaults.
     """
 
@@ -51,7 +51,7 @@ class UNITScheduleConfig(ganzoo.ScheduleConfig):
     gamma: float = Field(0.5, gt=0, le=1, description="step: factor applied at each decay (reference: 0.5).")
 
 
-class UNITConfig(ganzoo.RecipeConfig):
+class UNITConfig(ganzoo.MethodConfig):
     optimizer: UNITOptimizerConfig = Field(
         default_factory=UNITOptimizerConfig,
         description="Adam(1e-4, betas 0.5/0.999, weight decay 1e-4) for G and D, as the reference configs.",
@@ -107,7 +107,7 @@ def _unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
     return params
 
 
-class UNIT(ganzoo.Recipe):
+class UNIT(ganzoo.Method):
     """Unpaired translation through a shared latent space: two VAE-GANs whose latents are pulled
     to one N(0, I) prior and tied by cycle consistency (Liu, Breuel & Kautz 2017).
 
@@ -126,7 +126,7 @@ class UNIT(ganzoo.Recipe):
             "discriminator", "multiscale_patchgan", help="dis_a judges domain A, dis_b domain B (built twice)."
         ),
         "gan_loss": ganzoo.Slot(
-            "loss", "lsgan", help="Adversarial objective; keep its weight at 1 and set recipe.gan_w instead."
+            "loss", "lsgan", help="Adversarial objective; keep its weight at 1 and set method.gan_w instead."
         ),
     }
 
@@ -138,26 +138,26 @@ class UNIT(ganzoo.Recipe):
         for name in ("encode", "decode"):
             if not callable(getattr(self.gen_a, name, None)):
                 raise ganzoo.GanzooError(
-                    f"recipe 'unit' needs a generator with encode() and decode() (a VAE such as "
+                    f"method 'unit' needs a generator with encode() and decode() (a VAE such as "
                     f"'unit_vae'); {type(self.gen_a).__name__} has no {name}()"
                 )
         gcfg = self.gen_a.config
         if getattr(gcfg, "input_nc", 3) != getattr(gcfg, "output_nc", 3):
             raise ganzoo.GanzooError(
-                f"recipe 'unit': the generator's input_nc ({gcfg.input_nc}) and output_nc "
+                f"method 'unit': the generator's input_nc ({gcfg.input_nc}) and output_nc "
                 f"({gcfg.output_nc}) must be equal: each VAE encodes and decodes its own domain"
             )
         if config.shared_blocks:
             if not callable(getattr(self.gen_a, "share_blocks", None)):
                 raise ganzoo.GanzooError(
-                    f"recipe.shared_blocks = {config.shared_blocks} needs a generator with share_blocks() "
+                    f"method.shared_blocks = {config.shared_blocks} needs a generator with share_blocks() "
                     f"such as 'unit_vae'; {type(self.gen_a).__name__} has none"
                 )
             self.gen_a.share_blocks(self.gen_b, config.shared_blocks)
         self.vgg: VGGPerceptualLoss | None = None
         if config.vgg_w > 0:
             if getattr(gcfg, "input_nc", 3) != 3:
-                raise ganzoo.GanzooError("recipe 'unit': vgg_w > 0 needs RGB images (input_nc = 3)")
+                raise ganzoo.GanzooError("method 'unit': vgg_w > 0 needs RGB images (input_nc = 3)")
             self.vgg = VGGPerceptualLoss(config.vgg_weights)
         self._visuals: dict[str, Tensor] = {}
 

@@ -9,7 +9,7 @@ each direction is, as the reference writes it::
 
 with ``rate`` = 0.01 for the first 10 000 updates (a strong GAN signal while the generators
 are still poor) and 0.5 afterwards. The 0.1 and 0.9 are the weights of the ``gan_loss`` and
-``fm_loss`` slots, so a recipe can change them; the curriculum lives in this recipe's config.
+``fm_loss`` slots, so a recipe can change them; the curriculum lives in this method's config.
 
 The reference alternates updates: of every ``update_interval`` (3) iterations, the first steps
 the discriminators and the others the generators, each on a fresh batch. Here one ganzoo
@@ -29,15 +29,31 @@ from pydantic import Field
 from torch import Tensor
 
 
-class DiscoGANConfig(ganzoo.RecipeConfig):
-    optimizer: ganzoo.OptimizerConfig = Field(
-        default_factory=lambda: ganzoo.OptimizerConfig(lr=2e-4, betas=(0.5, 0.999), weight_decay=1e-5),
+class DiscoGANOptimizerConfig(ganzoo.OptimizerConfig):
+    """The reference's Adam: lr 2e-4, betas (0.5, 0.999), weight decay 1e-5. A subclass with its
+    own field defaults, so a partial ``[method.optimizer]`` table keeps the weight decay."""
+
+    weight_decay: float = Field(1e-5, ge=0, description="L2 penalty added to Adam's gradient (reference: 1e-5).")
+
+
+# The core's policy type, reused so that a policy added there is accepted here too.
+_Policy = ganzoo.ScheduleConfig.model_fields["policy"].annotation
+
+
+class DiscoGANScheduleConfig(ganzoo.ScheduleConfig):
+    """The reference keeps the learning rate constant."""
+
+    policy: _Policy = Field(  # type: ignore[valid-type]
+        "constant", description="constant (the reference's); linear, step or cosine to decay.")
+
+
+class DiscoGANConfig(ganzoo.MethodConfig):
+    optimizer: DiscoGANOptimizerConfig = Field(
+        default_factory=DiscoGANOptimizerConfig,
         description="Adam(2e-4, betas 0.5/0.999, weight decay 1e-5) for G and D, as the reference.",
     )
-    schedule: ganzoo.ScheduleConfig = Field(
-        default_factory=lambda: ganzoo.ScheduleConfig(policy="constant"),
-        description="Constant learning rate, as the reference.",
-    )
+    schedule: DiscoGANScheduleConfig = Field(
+        default_factory=DiscoGANScheduleConfig, description="Constant learning rate, as the reference.")
     gan_curriculum: int = Field(
         10_000, ge=0,
         description="Updates (D and G updates counted together, as the reference's iterations) during which "
@@ -54,7 +70,7 @@ class DiscoGANConfig(ganzoo.RecipeConfig):
     )
 
 
-class DiscoGAN(ganzoo.Recipe):
+class DiscoGAN(ganzoo.Method):
     """Unpaired translation with two encoder-decoder generators tied by reconstruction, trained
     with a GAN plus feature-matching objective (Kim et al. 2017, "Learning to Discover
     Cross-Domain Relations with Generative Adversarial Networks").

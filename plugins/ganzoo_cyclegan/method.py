@@ -15,20 +15,14 @@ import ganzoo
 from ganzoo import ImagePool
 
 
-class CycleGANConfig(ganzoo.RecipeConfig):
+class CycleGANConfig(ganzoo.MethodConfig):
+    """The optimizer and schedule are the engine's defaults, which are the reference's: Adam(2e-4,
+    betas 0.5/0.999), constant for the first half of the run, then linear decay to 0."""
+
     pool_size: int = Field(50, ge=0, description="Fakes kept per domain for D's history (0 disables).")
-    optimizer: ganzoo.OptimizerConfig = Field(
-        default_factory=lambda: ganzoo.OptimizerConfig(lr=2e-4, betas=(0.5, 0.999)),
-        description="Adam(2e-4, betas 0.5/0.999) for G and D, as the reference.",
-    )
-    schedule: ganzoo.ScheduleConfig = Field(
-        default_factory=lambda: ganzoo.ScheduleConfig(policy="linear", decay_start=0.5),
-        description="Constant lr for the first half of the run, then linear decay to 0 "
-        "(the reference's 100 + 100 epochs).",
-    )
 
 
-class CycleGAN(ganzoo.Recipe):
+class CycleGAN(ganzoo.Method):
     """Unpaired translation with two generators tied by cycle consistency (Zhu et al. 2017).
 
     Per iteration, as the reference: the generators step first with both discriminators

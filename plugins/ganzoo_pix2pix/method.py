@@ -11,25 +11,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
 from torch import Tensor
 
 import ganzoo
 
 
-class Pix2PixConfig(ganzoo.RecipeConfig):
-    optimizer: ganzoo.OptimizerConfig = Field(
-        default_factory=lambda: ganzoo.OptimizerConfig(lr=2e-4, betas=(0.5, 0.999)),
-        description="Adam(2e-4, betas 0.5/0.999) for G and D, as the reference.",
-    )
-    schedule: ganzoo.ScheduleConfig = Field(
-        default_factory=lambda: ganzoo.ScheduleConfig(policy="linear", decay_start=0.5),
-        description="Constant lr for the first half of the run, then linear decay to 0 "
-        "(the reference's 100 + 100 epochs).",
-    )
+class Pix2PixConfig(ganzoo.MethodConfig):
+    """Adam(2e-4, betas 0.5/0.999) and constant-then-linear decay: the engine's defaults are the
+    reference's, so nothing is restated here."""
 
 
-class Pix2Pix(ganzoo.Recipe):
+class Pix2Pix(ganzoo.Method):
     """Paired translation A -> B with a conditional PatchGAN and an L1 term (Isola et al. 2017).
 
     D sees the input and an output side by side (6 channels for RGB), so it judges whether B
