@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
     args = parser.parse_args()
 
-    from ganzoo.inference import Translator, resolve_device
+    from ganzoo.engine.runtime import resolve_device
+    from ganzoo.inference import Translator
     from ganzoo.plugins import get_registry
 
     if args.threads:

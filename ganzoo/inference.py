@@ -10,7 +10,6 @@ is a strong edge the network would translate into an artefact.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -23,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganzoo.data.images import image_size, load_image, save_image
+from ganzoo.engine.runtime import PrecisionName, autocast, resolve_precision
 from ganzoo.errors import GanzooError
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 OutputFormat = Literal["png", "jpg", "same"]
 
 
@@ -96,40 +96,6 @@ def translate_padded(fn: Callable[[Tensor], Tensor], x: Tensor, stride: int, min
     return crop_padding(y, pads)
 
 
-# --------------------------------------------------------------------------- device and precision
-
-
-def resolve_precision(device: torch.device, precision: Precision) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32. ``auto`` is bf16 on GPUs that have it (Ampere and
-    later: same range as fp32, so no overflow in the generators' instance norms), else fp16 on
-    CUDA, and fp32 on the CPU (where reduced precision is rarely faster)."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` is CUDA when there is one; asking for CUDA without one is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanzooError(f"device '{name}' requested but CUDA is not available (use 'auto' or 'cpu')")
-    return device
-
-
 # --------------------------------------------------------------------------- translators
 
 
@@ -142,15 +108,15 @@ class Translator:
     """
 
     def __init__(self, fn: Callable[[Tensor], Tensor], *, stride: int, device: torch.device,
-                 precision: Precision = "auto", in_channels: int = 3, out_channels: int = 3):
+                 precision: PrecisionName = "auto", in_channels: int = 3, out_channels: int = 3):
         self.fn, self.stride, self.device = fn, stride, device
         self.min_size = stride
-        self.dtype = resolve_precision(device, precision)
+        self.dtype = resolve_precision(precision, device)
         self.in_channels, self.out_channels = in_channels, out_channels
 
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
-                    precision: Precision = "auto") -> Translator:
+                    precision: PrecisionName = "auto") -> Translator:
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
         device = device or _module_device(method)
@@ -166,7 +132,7 @@ class Translator:
 
     @classmethod
     def from_generator(cls, generator: nn.Module, *, device: torch.device | None = None,
-                       precision: Precision = "auto") -> Translator:
+                       precision: PrecisionName = "auto") -> Translator:
         device = device or _module_device(generator)
         cfg = getattr(generator, "config", None)
         return cls(generator, stride=stride_of(generator), device=device, precision=precision,
@@ -197,51 +163,6 @@ def _module_device(module: nn.Module) -> torch.device:
 
 
 # --------------------------------------------------------------------------- files
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image as it will be read (EXIF rotation applied), from its header."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        w, h = img.size
-        if img.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by 90 degrees
-            w, h = h, w
-    return h, w
-
-
-def load_image(path: Path, channels: int = 3) -> Tensor:
-    """CHW float tensor in [-1, 1] (EXIF rotation applied, alpha composited on white)."""
-    import numpy as np
-
-    from ganzoo.data.images import open_image
-
-    img = open_image(path, "L" if channels == 1 else "RGB")
-    array = np.asarray(img, dtype=np.uint8)
-    t = torch.from_numpy(array.copy()).float().div_(127.5).sub_(1)
-    return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
-
-
-def to_uint8(image: Tensor) -> Tensor:
-    """[-1, 1] -> uint8 [0, 255], rounded: what saving as PNG stores."""
-    return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def quantize(image: Tensor) -> Tensor:
-    """Round images in [-1, 1] to the 256 levels an 8-bit file can hold (still in [-1, 1])."""
-    return to_uint8(image).float().div_(127.5).sub_(1)
-
-
-def save_image(image: Tensor, path: Path, *, quality: int = 95) -> None:
-    from PIL import Image
-
-    array = to_uint8(image.cpu()).permute(1, 2, 0).numpy()
-    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array[..., :3])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        pil.save(path, quality=quality, subsampling=0)
-    else:
-        pil.save(path)
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
 from ganzoo import renamed
 from ganzoo.components import Dataset, Method
-from ganzoo.data.augment import AugmentConfig
+from ganzoo.engine.config import SECTIONS, RunSection, TrainSection
 from ganzoo.errors import DataError, RecipeError, RecipeIssue, UnknownComponentError, did_you_mean
 from ganzoo.registry import ComponentSpec, Registry
 
@@ -30,84 +30,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class RunSection(Section):
-    """Where the run goes and what makes it reproducible."""
-
-    name: str | None = Field(None, description="Run name; the run directory is out_dir/name (default: file stem).")
-    out_dir: str = Field("runs", description="Parent folder of run directories.")
-    seed: int = Field(0, description="Seed of every random generator (python, numpy, torch, data order).")
-    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N.")
-
-
-class TrainSection(Section):
-    """How long and how the engine trains, logs, samples and checkpoints."""
-
-    iterations: int | None = Field(None, gt=0, description="Length of the run in iterations.")
-    epochs: int | None = Field(None, gt=0, description="Length of the run in passes over the data (instead).")
-    batch_size: int = Field(1, gt=0, description="Images per domain per iteration.")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
-    log_every: int = Field(50, gt=0, description="Iterations between JSONL log lines.")
-    sample_every: int = Field(500, ge=0, description="Iterations between sample grids (0: only at the end).")
-    checkpoint_every: int = Field(1000, ge=0, description="Iterations between checkpoints (0: only at the end).")
-    keep_last: int = Field(3, gt=0, description="Periodic checkpoints kept on disk.")
-    eval_every: int = Field(0, ge=0, description="Iterations between evaluations (0: at start and end only).")
-    eval_items: int = Field(64, gt=0, description="Test items used by each evaluation.")
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32",
-        description="Autocast precision of each step's forward pass and losses; fp16 adds one gradient scaler per "
-        "optimizer. Meant for CUDA (bf16 on Ampere or newer); on a CPU it works but is slow.",
-    )
-    channels_last: bool = Field(
-        False, description="NHWC memory format for networks and batches (faster convolutions on tensor cores)."
-    )
-    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
-        False,
-        description="torch.compile every generator and discriminator in place (true = mode 'default'). "
-        "Discriminators of losses with a gradient penalty (wgangp) stay eager.",
-    )
-    cudnn_benchmark: bool = Field(
-        True, description="Let cuDNN pick the fastest convolution algorithms for the input shapes (CUDA only)."
-    )
-    persistent_workers: bool = Field(True, description="Keep DataLoader workers alive between epochs.")
-    prefetch_factor: int = Field(4, gt=0, description="Batches each DataLoader worker loads ahead.")
-    augment: AugmentConfig = Field(
-        default_factory=AugmentConfig,
-        description="Augmentation of each batch on the device before the steps (same draw for A and B of paired "
-        "data); empty policy: none.",
-    )
-    ema: float = Field(
-        0.0, ge=0, lt=1,
-        description="Decay of an exponential moving average of the generators' weights (e.g. 0.999; 0 disables). "
-        "When on, evaluation, samples and exported weights use the average.",
-    )
-    grad_clip: float = Field(0.0, ge=0, description="Largest gradient norm per optimizer step (0 disables).")
-    best_metric: str = Field(
-        "eval/psnr_a2b",
-        description="Evaluation metric whose best value keeps checkpoints/best (with eval_every > 0 and a paired "
-        "test split); \"\" disables.",
-    )
-    best_mode: Literal["max", "min"] = Field("max", description="Whether best_metric is better high or low.")
-    check_finite_every: int = Field(
-        1, gt=0,
-        description="Iterations between checks that every loss is finite (each check waits for the GPU); "
-        "checks also run before every checkpoint, so no checkpoint ever holds non-finite weights.",
-    )
-    tensorboard: bool = Field(True, description="Write TensorBoard scalars and sample grids when it is installed.")
-
-    @model_validator(mode="after")
-    def _one_length(self) -> TrainSection:
-        if self.iterations is not None and self.epochs is not None:
-            raise ValueError("give iterations or epochs, not both")
-        if self.iterations is None and self.epochs is None:
-            self.iterations = 1000
-        return self
-
-
-SECTIONS = {"run": RunSection, "train": TrainSection}
 COMPONENT_TABLES = {"method": "method", "data": "dataset"}
 
 
@@ -317,6 +239,11 @@ def resolve(
     sections = {name: _validate_model(model, data.get(name, {}), name, origins, issues)
                 for name, model in SECTIONS.items()}
 
+    train = sections["train"]
+    for name in train.eval_metrics if isinstance(train, TrainSection) else ():
+        if ("metric", name) not in registry:
+            error = UnknownComponentError("metric", name, registry.names("metric"))
+            issues.append(RecipeIssue("train.eval_metrics", str(error), _origin("train.eval_metrics", origins)))
     for old, new in renamed.TABLES.items():
         if old in data and new not in data:
             issues.append(RecipeIssue(old, renamed.renamed_table(old), _origin(old, origins)))

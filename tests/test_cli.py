@@ -74,7 +74,7 @@ def test_run_then_resume_from_the_cli(ganzoo_cli, tiny_recipe, tmp_path):
     run_dir = tmp_path / "cli-run"
     result = ganzoo_cli("run", tiny_recipe, "--out", run_dir, "--no-progress", "-s", "train.iterations=2")
     assert result.exit_code == 0, result.stderr
-    assert "finished at step 2" in result.stdout and "psnr_a2b" in result.stdout
+    assert "finished at step 2" in result.stdout and "a2b/psnr" in result.stdout
     # a longer schedule for the same run continues from step 2
     text = (run_dir / "recipe.toml").read_text().replace("iterations = 2", "iterations = 3")
     (run_dir / "recipe.toml").write_text(text)

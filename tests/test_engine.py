@@ -42,7 +42,7 @@ def test_run_writes_its_outputs(tiny_recipe, tmp_path):
     steps = loss_records(run)
     assert sorted(steps) == [1, 2, 3, 4]
     assert {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B", "lr/G", "lr/D"} <= set(steps[4])
-    evals = [r for r in records(run) if "eval/psnr_a2b" in r]
+    evals = [r for r in records(run) if "eval/a2b/psnr" in r]
     assert [e["step"] for e in evals] == [0, 4]
 
 
@@ -59,16 +59,17 @@ def test_one_step_changes_the_weights_and_g_step_leaves_d_alone(tiny_recipe):
     recipe = trainer.method
     before = {k: v.clone() for k, v in recipe.state_dict().items()}
     batch = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
-    g_step, d_step = trainer.steps
-    trainer.steps = [g_step]
-    trainer._iteration(batch)
+    runner = trainer.runner
+    g_step, d_step = runner.steps
+    runner.steps = [g_step]
+    runner.iteration(batch, 1)
     after_g = {k: v.clone() for k, v in recipe.state_dict().items()}
     assert not torch.equal(before["G_A.model.1.weight"], after_g["G_A.model.1.weight"])
     assert not torch.equal(before["G_B.model.1.weight"], after_g["G_B.model.1.weight"])
     assert all(torch.equal(before[k], after_g[k]) for k in before if k.startswith(("D_A", "D_B")))
     assert all(p.requires_grad for p in recipe.parameters())  # unfrozen again
-    trainer.steps = [d_step]
-    trainer._iteration(batch)
+    runner.steps = [d_step]
+    runner.iteration(batch, 2)
     after_d = recipe.state_dict()
     assert not torch.equal(after_g["D_A.model.0.weight"], after_d["D_A.model.0.weight"])
 
@@ -180,3 +181,21 @@ def test_corrupt_and_mismatched_checkpoints_are_clear_errors(tiny_recipe, tmp_pa
         ckpt.load_weights(final, other)
     with pytest.raises(CheckpointError, match="no checkpoint found"):
         ckpt.resolve_checkpoint(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("ema", ["0.0", "0.9"])
+def test_the_last_logged_evaluation_is_what_ganzoo_evaluate_reports(tiny_recipe, tmp_path, ganzoo_cli, ema):
+    """One evaluation path: same transform, padding, 8-bit rounding and weights (the average's
+    with train.ema, which is also what ganzoo evaluate loads)."""
+    overrides = ["train.iterations=3", "train.eval_metrics=['psnr', 'ssim']", f"train.ema={ema}"]
+    run = Trainer(load_recipe(tiny_recipe, overrides), run_dir=tmp_path / "run", show_progress=False).fit().run_dir
+    logged = [r for r in records(run) if any(k.startswith("eval/") for k in r)][-1]
+    out = tmp_path / "eval.json"
+    result = ganzoo_cli("evaluate", run, "--metrics", "psnr,ssim", "--max-items", "4", "--json", out,
+                        "--no-progress", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert logged["step"] == report["protocol"]["step"] == 3
+    scores = {k: v for k, v in logged.items() if k.startswith("eval/")}
+    assert set(scores) == {f"eval/{d}/{m}" for d in ("a2b", "b2a") for m in ("psnr", "ssim")}
+    assert scores == {f"eval/{k}": v for k, v in report["results"].items()}

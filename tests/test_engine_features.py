@@ -21,7 +21,7 @@ from ganzoo.engine.ema import EMA
 from ganzoo.engine.loading import load_trained
 from ganzoo.engine.outputs import plot_losses, write_index
 from ganzoo.engine.trainer import Trainer
-from ganzoo.errors import TrainingError
+from ganzoo.errors import GanzooError, TrainingError
 from ganzoo.recipe import load_recipe
 
 
@@ -90,9 +90,8 @@ def test_fp16_has_one_scaler_per_optimizer_and_checkpoints_them(tiny_recipe, tmp
     resumed = Trainer(load_recipe(tiny_recipe, ["train.precision='fp16'"]), run_dir=run, resume=True,
                       show_progress=False)
     resumed.setup()
-    resumed._start_run_dir()
-    resumed._restore()
-    assert {n: s.state_dict() for n, s in resumed.precision.scalers.items()} == state["scalers"]
+    resumed.state.restore()
+    assert {n: s.state_dict() for n, s in resumed.runner.scalers.items()} == state["scalers"]
 
 
 def test_bf16_autocast_runs_the_forward_in_bf16(tiny_recipe):
@@ -108,7 +107,7 @@ def test_bf16_autocast_runs_the_forward_in_bf16(tiny_recipe):
 
     trainer.method.G_A.forward = spy
     batch = trainer._prepare(next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2))))
-    trainer._iteration(batch)
+    trainer.runner.iteration(batch, 1)
     assert seen["dtype"] == torch.bfloat16
     assert all(p.dtype == torch.float32 for p in trainer.method.parameters())  # master weights stay fp32
 
@@ -120,9 +119,9 @@ def test_grad_clip_bounds_the_gradient_norm(tiny_recipe):
     trainer = Trainer(load_recipe(tiny_recipe, ["train.grad_clip=0.01"]), show_progress=False)
     trainer.setup()
     batch = next(iter(torch.utils.data.DataLoader(trainer.dataset, batch_size=2)))
-    logged = trainer._iteration(batch)
+    logged = trainer.runner.iteration(batch, 1)
     for group in ("G", "D"):
-        grads = [p.grad for p in trainer.group_params[group] if p.grad is not None]
+        grads = [p.grad for p in trainer.runner.params[group] if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
         assert logged[f"grad_norm/{group}"] > 0.01  # the norm before clipping is logged
         assert norm <= 0.01 * 1.001
@@ -290,19 +289,61 @@ def test_deferred_finite_checks_still_name_the_step_and_never_save_it(tiny_recip
     assert ckpt.resolve_checkpoint(tmp_path / "late").name == "step_0000002"
 
 
-def test_best_checkpoint_follows_the_metric_and_leaves_latest_alone(tiny_recipe, tmp_path, monkeypatch):
-    scores = iter([1.0, 5.0, 3.0, 4.0])  # steps 0, 2, 4, final
+TOY_METRIC = '''\
+import ganzoo
 
-    def fake_evaluate(self):
-        return {"step": self.step, "eval/psnr_a2b": next(scores)}
+VALUES = [1.0, 5.0, 3.0, 4.0]  # the a2b scores of steps 0, 2, 4 and the final 6
+CALLS = []
 
-    monkeypatch.setattr(Trainer, "_evaluate", fake_evaluate)
-    result = fit(tiny_recipe, tmp_path / "best", "train.iterations=6", "train.eval_every=2")
+
+class Toy(ganzoo.Metric):
+    """A scripted score: what a plugin's metric reports is what chooses checkpoints/best."""
+
+    needs_target = False
+    higher_is_better = {"toy": True}
+
+    def reset(self):
+        pass
+
+    def update(self, output, target=None):
+        pass
+
+    def compute(self):
+        CALLS.append(1)  # each evaluation computes a2b, then b2a
+        return {"toy": VALUES[(len(CALLS) - 1) // 2]}
+
+
+@ganzoo.hookimpl
+def register_components(registrar):
+    registrar.metric("toy", Toy)
+'''
+
+
+def test_a_plugin_metric_chooses_the_best_checkpoint_and_leaves_latest_alone(tiny_recipe, tmp_path,
+                                                                             fake_distribution):
+    from ganzoo import plugins
+
+    fake_distribution("ganzoo-toy", {"toy_metric": TOY_METRIC}, {"toy": "toy_metric"})
+    plugins.reset()
+    try:
+        result = fit(tiny_recipe, tmp_path / "best", "train.iterations=6", "train.eval_every=2",
+                     "train.eval_metrics=['toy']", "train.best_metric='a2b/toy'")
+    finally:
+        plugins.reset()
+    assert [(e["step"], e["a2b/toy"]) for e in result.evaluations] == [(0, 1.0), (2, 5.0), (4, 3.0), (6, 4.0)]
+    assert [r["eval/a2b/toy"] for r in records(result.run_dir) if "eval/a2b/toy" in r] == [1.0, 5.0, 3.0, 4.0]
     folder = result.run_dir / "checkpoints"
     assert (folder / "latest").read_text() == "final"
     best = ckpt.load_state(folder / "best")
-    assert best["step"] == 2 and best["best"] == {"metric": "eval/psnr_a2b", "value": 5.0, "step": 2}
+    assert best["step"] == 2 and best["best"] == {"metric": "a2b/toy", "value": 5.0, "step": 2}
     assert [r["step"] for r in records(result.run_dir) if r.get("event") == "best"] == [2]
+
+
+def test_a_best_metric_that_no_evaluation_reports_stops_before_training(tiny_recipe, tmp_path):
+    with pytest.raises(GanzooError, match=r"train.best_metric 'a2b/lpips' is not among the evaluation's "
+                                          r"scores \(a2b/psnr, a2b/ssim, b2a/psnr, b2a/ssim\)"):
+        fit(tiny_recipe, tmp_path / "typo", "train.eval_every=2", "train.best_metric='a2b/lpips'")
+    assert not list((tmp_path / "typo").glob("checkpoints/*"))
 
 
 def test_first_ctrl_c_finishes_the_iteration_and_saves(tiny_recipe, tmp_path, on_step_call):
@@ -340,7 +381,7 @@ def test_reports_index_and_loss_curve(tiny_recipe, tmp_path):
     page = (run / "index.html").read_text()
     assert "samples/step_0000002.png" in page and "samples/final.png" in page
     assert "step 2" in page and ">final<" in page
-    assert "<h2>Evaluation</h2>" in page and "psnr_a2b" in page
+    assert "<h2>Evaluation</h2>" in page and "a2b/psnr" in page
     assert page.index("samples/final.png") < page.index("samples/step_0000002.png")  # newest first
     from PIL import Image
 

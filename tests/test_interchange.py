@@ -207,7 +207,7 @@ def test_cli_translates_with_a_reference_generator(registry, tmp_path, ganzoo_cl
 def test_cli_translates_with_a_reference_recipe_from_two_cyclegan_files(registry, tmp_path, ganzoo_cli):
     from PIL import Image
 
-    from ganzoo.inference import load_image, quantize
+    from ganzoo.data.images import load_image, quantize
 
     g_a = tiny_resnet(registry)
     torch.manual_seed(1)

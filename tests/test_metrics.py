@@ -1,5 +1,5 @@
 """Evaluation metrics: FID/KID maths and the FID Inception network, PSNR/SSIM/LPIPS, the metric
-registry, ``evaluate_recipe`` and ``ganzoo evaluate``.
+registry, ``evaluate`` and ``ganzoo evaluate``.
 
 No weights can be downloaded here, so the Inception network and LPIPS' backbone are randomly
 initialised with fixed seeds at small sizes: the numbers mean nothing, but their properties
@@ -326,16 +326,17 @@ class MeanBrightness(Metric):
         return {"brightness": float(torch.cat(self.values).mean())}
 
 
-def test_evaluate_recipe_scores_both_directions_and_skips_pairs_on_unpaired_data(trained, metrics_registry):
-    from ganzoo.inference import Translator, quantize
-    from ganzoo.metrics.evaluate import build_metrics, evaluate, evaluate_recipe
+def test_evaluate_scores_both_directions_and_skips_pairs_on_unpaired_data(trained, metrics_registry):
+    from ganzoo.data.images import quantize
+    from ganzoo.inference import Translator
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
     from ganzoo.metrics.paired import psnr
 
     _, resolved, recipe = trained
     test = resolved.build_dataset("test")
     metrics = build_metrics(["psnr", "fid"], {"fid": RANDOM_FID}, metrics_registry)
     metrics["brightness"] = MeanBrightness()
-    results = evaluate_recipe(recipe, test, metrics, "cpu", max_items=5, batch_size=2)
+    results = evaluate(recipe, test, metrics, device="cpu", max_items=5, batch_size=2).results
     assert set(results) == {f"{d}/{k}" for d in ("a2b", "b2a") for k in ("psnr", "fid", "brightness")}
     a = torch.stack([test[i]["A"] for i in range(5)])
     b = torch.stack([test[i]["B"] for i in range(5)])

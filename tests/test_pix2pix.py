@@ -196,7 +196,7 @@ def test_engine_evaluates_only_the_learned_direction(ganzoo_registry, tmp_path):
     recipe["train"] = {"iterations": 1, "batch_size": 2, "sample_every": 0, "checkpoint_every": 0}
     result = Trainer(resolve(recipe, ganzoo_registry), run_dir=tmp_path / "run", show_progress=False).fit()
     final = result.evaluations[-1]
-    assert "eval/psnr_a2b" in final and "eval/psnr_b2a" not in final
+    assert "a2b/psnr" in final and "b2a/psnr" not in final
 
 
 def test_engine_refuses_unpaired_data_before_training(ganzoo_registry, tmp_path):

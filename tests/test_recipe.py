@@ -185,3 +185,20 @@ def test_a_default_instance_that_a_partial_table_would_drop_is_refused_at_regist
 
     with pytest.raises(ganzoo.GanzooError, match=r"the default of 'optimizer' is a OptimizerConfig .* subclass"):
         Registrar(Registry(), PluginInfo("decay")).method("decay", Decay)
+
+
+def test_evaluation_metrics_are_registered_names(tmp_path):
+    path = write(tmp_path, BASE + "[train]\neval_metrics = ['psnr', 'ssmi']\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert messages(info.value) == [
+        f"{path}: train.eval_metrics: unknown metric 'ssmi'; did you mean 'ssim'? (see: ganzoo list-components metric)"]
+    path = write(tmp_path, BASE + "[train]\nbest_metric = 'psnr'\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    assert messages(info.value) == [f"{path}: train.best_metric: must be DIRECTION/KEY such as 'a2b/psnr' (as "
+                                    "ganzoo evaluate reports), or \"\", got 'psnr'"]
+    # a run directory of ganzoo 0.1 still resumes: its best_metric is read in today's form
+    path = write(tmp_path, BASE + "[train]\nbest_metric = 'eval/psnr_b2a'\n")
+    assert load_recipe(path).train.best_metric == "b2a/psnr"
+    assert load_recipe(write(tmp_path, BASE)).train.iterations == 1000  # the default is the field's

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganzoo.data.images import quantize
 from ganzoo.errors import GanzooError
 from ganzoo.inference import (
     Job,
@@ -15,7 +16,6 @@ from ganzoo.inference import (
     collect_jobs,
     crop_padding,
     pad_to_multiple,
-    quantize,
     stride_of,
 )
 
@@ -122,8 +122,8 @@ def test_cli_translate_folder_of_odd_sizes(run_dir, tmp_path, ganzoo_cli):
 
 def test_cli_translate_output_matches_the_model(run_dir, tmp_path, ganzoo_cli):
     """What is written is the recipe's translation of the decoded input, rounded to 8 bits."""
+    from ganzoo.data.images import load_image
     from ganzoo.engine.loading import load_trained
-    from ganzoo.inference import load_image
 
     src = noise_image(tmp_path / "x.png", 16, 12)
     result = ganzoo_cli("translate", run_dir, src, "--out", tmp_path / "out", "--no-progress")

@@ -46,7 +46,7 @@ def evaluate(
     with user_errors():
         from ganzoo.commands._common import nested_options, parse_options, progress
         from ganzoo.engine.loading import load_trained
-        from ganzoo.inference import resolve_device
+        from ganzoo.engine.runtime import resolve_device
         from ganzoo.metrics.evaluate import build_metrics
         from ganzoo.metrics.evaluate import evaluate as run_evaluation
 

@@ -55,7 +55,8 @@ def translate(
         import torch
 
         from ganzoo.commands._common import parse_options, progress
-        from ganzoo.inference import Translator, collect_jobs, resolve_device, translate_files
+        from ganzoo.engine.runtime import resolve_device
+        from ganzoo.inference import Translator, collect_jobs, translate_files
 
         if precision not in PRECISIONS:
             raise GanzooError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")

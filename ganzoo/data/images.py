@@ -1,4 +1,5 @@
-"""Listing and safe reading of image files, shared by every folder-based dataset.
+"""Image files: listing and safe reading for data sets, and reading and writing single images
+for inference (the one home for both, so every path decodes and rounds the same way).
 
 A data set of thousands of scraped images usually holds a few broken files. One of them must
 not kill a DataLoader worker hours into a run, so :class:`ImageList` skips an unreadable file
@@ -12,7 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps
+from torch import Tensor
 
 from ganzoo.errors import DataError
 
@@ -144,3 +147,48 @@ class ImageList:
                     stacklevel=2,
                 )
         raise DataError(f"{self.name}: none of the {n} image files can be read (first: {self.paths[0]})")
+
+
+# --------------------------------------------------------------------------- single files
+# (inference reads and writes one image at a time, at its own size)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image as it will be read (EXIF rotation applied), from its header."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        w, h = img.size
+        if img.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by 90 degrees
+            w, h = h, w
+    return h, w
+
+
+def load_image(path: Path, channels: int = 3) -> Tensor:
+    """CHW float tensor in [-1, 1] (EXIF rotation applied, alpha composited on white)."""
+    img = open_image(path, "L" if channels == 1 else "RGB")
+    array = np.asarray(img, dtype=np.uint8)
+    t = torch.from_numpy(array.copy()).float().div_(127.5).sub_(1)
+    return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+
+
+def to_uint8(image: Tensor) -> Tensor:
+    """[-1, 1] -> uint8 [0, 255], rounded: what saving as PNG stores."""
+    return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def quantize(image: Tensor) -> Tensor:
+    """Round images in [-1, 1] to the 256 levels an 8-bit file can hold (still in [-1, 1])."""
+    return to_uint8(image).float().div_(127.5).sub_(1)
+
+
+def save_image(image: Tensor, path: Path, *, quality: int = 95) -> None:
+    from PIL import Image
+
+    array = to_uint8(image.cpu()).permute(1, 2, 0).numpy()
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array[..., :3])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        pil.save(path, quality=quality, subsampling=0)
+    else:
+        pil.save(path)

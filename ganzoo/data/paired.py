@@ -31,6 +31,7 @@ from ganzoo.data.transforms import (
     ImageTooSmallError,
     MakeMultiple,
     ScaleWidth,
+    eval_load_size,
     to_tensor,
 )
 from ganzoo.errors import DataError
@@ -60,6 +61,7 @@ class PairedTransform:
     ):
         if preprocess not in PREPROCESS_CHOICES:
             raise ValueError(f"unknown preprocess '{preprocess}' (choose from {', '.join(PREPROCESS_CHOICES)})")
+        load_size = eval_load_size(load_size, crop_size, train)
         self.preprocess, self.load_size, self.crop_size = preprocess, load_size, crop_size
         self.train, self.flip = train, flip
         self.crop = preprocess.endswith("crop")

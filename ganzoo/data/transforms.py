@@ -1,8 +1,9 @@
 """Image preprocessing of folder datasets, with the semantics of the pix2pix/CycleGAN reference
 (``--preprocess``, ``--load_size``, ``--crop_size``, ``--no_flip``) so its recipes carry over.
 
-Training crops and flips at random (augmentation); evaluation is deterministic (a centre crop,
-no flip) so that scores and test grids are comparable between runs.
+Training crops and flips at random (augmentation); evaluation is deterministic and sees the
+whole image at ``crop_size`` (no larger resize, no flip), as the references test, so that scores
+and test grids are comparable between runs and with published numbers.
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ class MakeMultiple:
         return f"{type(self).__name__}(base={self.base})"
 
 
+def eval_load_size(load_size: int, crop_size: int, train: bool) -> int:
+    """The load size of a split: evaluation sees the whole image scaled to ``crop_size``, as the
+    reference implementations test (their test options set ``load_size = crop_size``), not a
+    centre crop of a larger resize that would score only the middle of every image."""
+    return load_size if train else crop_size
+
+
 def build_transform(
     preprocess: str = "resize_and_crop",
     load_size: int = 286,
@@ -107,11 +115,13 @@ def build_transform(
     ``preprocess`` is one of :data:`PREPROCESS_CHOICES`: ``resize_and_crop`` resizes to
     ``load_size`` squared then crops ``crop_size``; ``scale_width`` scales the width to
     ``load_size``; ``crop`` only crops; ``none`` only rounds sides to multiples of 4. Crops are
-    random and images flipped horizontally (if ``flip``) when ``train``; otherwise centred, no flip.
+    random and images flipped horizontally (if ``flip``) when ``train``; otherwise ``load_size`` is
+    ``crop_size`` (:func:`eval_load_size`), crops are centred and nothing is flipped.
     ``small_images`` ("resize" or "error") says what happens to an image smaller than the crop.
     """
     if preprocess not in PREPROCESS_CHOICES:
         raise ValueError(f"unknown preprocess '{preprocess}' (choose from {', '.join(PREPROCESS_CHOICES)})")
+    load_size = eval_load_size(load_size, crop_size, train)
     steps: list[Callable] = []
     if preprocess == "resize_and_crop":
         steps.append(v2.Resize((load_size, load_size), interpolation=_BICUBIC))

@@ -1,69 +1,31 @@
-"""Speed settings of the training loop: mixed precision, gradient scaling, torch.compile.
+"""torch.compile for a method's networks, in place.
 
-Each is a switch in ``[train]`` because each has a cost or a pitfall that depends on the model
-(see docs/engine.md for measured effects): fp16 needs loss scaling, bf16 needs an Ampere or
-newer GPU, compiling takes minutes and cannot double-backward, channels_last can be slower with
-instance norm.
+A switch in ``[train]`` because it has a cost and a pitfall that depend on the model (see
+docs/engine.md for measured effects): compiling takes minutes and cannot double-backward, so
+discriminators of losses with a gradient penalty stay eager. (Mixed precision lives with the
+device in :mod:`ganzoo.engine.runtime`; fp16 gradient scaling with the steps, in
+:mod:`ganzoo.engine.steps`.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
 from ganzoo.components import AdversarialLoss, Discriminator, Method
-from ganzoo.errors import GanzooError
 
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_BACKEND_ENV = "GANZOO_COMPILE_BACKEND"
 """Debugging aid: another torch.compile backend ('eager', 'aot_eager') to tell a compiler bug
 from a model bug, and what the tests use to check the plumbing in seconds."""
 
 
-class Precision:
-    """Autocast around each step's forward pass and losses, and for fp16 one ``GradScaler`` per
-    optimizer: the G and D losses of a GAN differ by orders of magnitude and overflow at
-    different times, so one shared scale would keep skipping the steps of the well-behaved one.
-    Weights, gradients and optimizer states stay float32."""
-
-    def __init__(self, name: str, device: torch.device, optimizers: Iterable[str]):
-        if name not in DTYPES:
-            raise GanzooError(f"unknown precision '{name}' (fp32, bf16, fp16)")
-        self.name, self.device, self.dtype = name, device, DTYPES[name]
-        if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise GanzooError("train.precision = 'bf16' needs an Ampere or newer GPU; use 'fp16' on this one")
-        self.scalers: dict[str, torch.amp.GradScaler] = (
-            {n: torch.amp.GradScaler(device.type) for n in optimizers} if name == "fp16" else {}
-        )
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {n: s.state_dict() for n, s in self.scalers.items()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for n, s in self.scalers.items():
-            if n in state:
-                s.load_state_dict(state[n])
-
-
 def discriminators(method: Method) -> dict[str, nn.Module]:
     """The method's discriminators: its direct children that are ``ganzoo.Discriminator``."""
     return {n: m for n, m in method.named_children() if isinstance(m, Discriminator)}
-
-
-def networks(method: Method) -> dict[str, nn.Module]:
-    nets = dict(method.generators())
-    nets.update(discriminators(method))
-    return nets
 
 
 def needs_double_backward(method: Method) -> bool:

@@ -1,7 +1,8 @@
 """Run a trained method over a test split and score it with registered metrics.
 
-One function serves ``ganzoo evaluate`` and the trainer's periodic evaluation, so the numbers
-logged during training and those reported afterwards are computed the same way. The protocol
+One function serves ``ganzoo evaluate`` and the trainer's periodic evaluation
+(:mod:`ganzoo.engine.evaluation`), so the numbers logged during training and those reported
+afterwards on the same checkpoint are the same numbers. The protocol
 (which split, how many images, what was resized or quantised, which weights) is returned with
 the scores, because FID moves by several points with such details (clean-fid's findings).
 """
@@ -119,8 +120,9 @@ def evaluate(
     that the scores are those of the PNG files ``ganzoo translate`` would write. Metrics that
     need pairs are skipped (with the reason in the report) on an unpaired split.
     """
-    from ganzoo.inference import Translator, resolve_device
-    from ganzoo.inference import quantize as to_8bit
+    from ganzoo.data.images import quantize as to_8bit
+    from ganzoo.engine.runtime import resolve_device
+    from ganzoo.inference import Translator
 
     start = time.perf_counter()
     device = resolve_device(str(device)) if isinstance(device, str) else device
@@ -219,25 +221,6 @@ def evaluate(
     }
     report.seconds = time.perf_counter() - start
     return report
-
-
-def evaluate_recipe(
-    method: nn.Module,
-    dataset: Any,
-    metrics: Mapping[str, Metric] | Sequence[str],
-    device: torch.device | str = "cpu",
-    max_items: int | None = None,
-    **kwargs: Any,
-) -> dict[str, float]:
-    """Scores only (``{"a2b/fid": ..., "b2a/psnr": ...}``), for the trainer's periodic evaluation
-    and best-checkpoint tracking; metric names are built with :func:`build_metrics`.
-
-    Build the metrics once and pass the instances on every call: the Inception and LPIPS
-    networks are cached per process, but each build validates configs and resolves weights.
-    """
-    if not isinstance(metrics, Mapping):
-        metrics = build_metrics(list(metrics))
-    return evaluate(method, dataset, metrics, device=device, max_items=max_items, **kwargs).results
 
 
 def _versions() -> dict[str, str]:

@@ -197,7 +197,7 @@ def test_trains_and_resumes_on_cpu(ganzoo_cli, tmp_path):
     run_dir = tmp_path / "run"
     result = ganzoo_cli("run", RECIPE, *TINY, "-s", "train.iterations=2", "--out", run_dir, "--no-progress")
     assert result.exit_code == 0, result.stderr
-    assert "finished at step 2" in result.stdout and "psnr_a2b" in result.stdout
+    assert "finished at step 2" in result.stdout and "a2b/psnr" in result.stdout
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     losses = next(r for r in records if "D_A" in r)
     assert {"D_A", "D_B", "G_AB", "G_BA", "fm_AB", "fm_BA", "recon_A", "recon_B"} <= set(losses)

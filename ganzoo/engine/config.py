@@ -1,0 +1,116 @@
+"""The engine's part of a recipe file: the ``[run]`` and ``[train]`` tables.
+
+They live with the engine because they configure it (the loop, the runtime, reports,
+evaluation, checkpoints); the recipe loader only validates them. Every default is a field
+default, so ``ganzoo describe`` and the generated reference show the value a run gets.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ganzoo.data.augment import AugmentConfig
+from ganzoo.engine.runtime import PrecisionName
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunSection(Section):
+    """Where the run goes and what makes it reproducible."""
+
+    name: str | None = Field(None, description="Run name; the run directory is out_dir/name (default: file stem).")
+    out_dir: str = Field("runs", description="Parent folder of run directories.")
+    seed: int = Field(0, description="Seed of every random generator (python, numpy, torch, data order).")
+    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N.")
+
+
+class TrainSection(Section):
+    """How long and how the engine trains, logs, samples and checkpoints."""
+
+    iterations: int | None = Field(1000, gt=0, description="Length of the run in iterations.")
+    epochs: int | None = Field(
+        None, gt=0, description="Length of the run in passes over the data, instead of iterations.")
+    batch_size: int = Field(1, gt=0, description="Images per domain per iteration.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    log_every: int = Field(50, gt=0, description="Iterations between JSONL log lines.")
+    sample_every: int = Field(500, ge=0, description="Iterations between sample grids (0: only at the end).")
+    checkpoint_every: int = Field(1000, ge=0, description="Iterations between checkpoints (0: only at the end).")
+    keep_last: int = Field(3, gt=0, description="Periodic checkpoints kept on disk.")
+    eval_every: int = Field(0, ge=0, description="Iterations between evaluations (0: at start and end only).")
+    eval_items: int = Field(64, ge=2, description="Test items used by each evaluation (the first ones).")
+    eval_metrics: list[str] = Field(
+        ["psnr", "ssim"],
+        description="Registered metrics of each evaluation on the test split, computed exactly as ganzoo "
+        "evaluate computes them (see: ganzoo list-components metric); metrics that need pairs are skipped on an "
+        "unpaired split; [] disables evaluation.",
+    )
+    precision: PrecisionName = Field(
+        "fp32",
+        description="Autocast precision of each step's forward pass and losses: fp32, bf16, fp16 (one gradient "
+        "scaler per optimizer) or auto (bf16 on GPUs that have it, fp16 on older ones, fp32 on a CPU).",
+    )
+    channels_last: bool = Field(
+        False, description="NHWC memory format for networks and batches (faster convolutions on tensor cores)."
+    )
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        False,
+        description="torch.compile every generator and discriminator in place (true = mode 'default'). "
+        "Discriminators of losses with a gradient penalty (wgangp) stay eager.",
+    )
+    cudnn_benchmark: bool = Field(
+        True, description="Let cuDNN pick the fastest convolution algorithms for the input shapes (CUDA only)."
+    )
+    persistent_workers: bool = Field(True, description="Keep DataLoader workers alive between epochs.")
+    prefetch_factor: int = Field(4, gt=0, description="Batches each DataLoader worker loads ahead.")
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig,
+        description="Augmentation of each batch on the device before the steps (same draw for A and B of paired "
+        "data); empty policy: none.",
+    )
+    ema: float = Field(
+        0.0, ge=0, lt=1,
+        description="Decay of an exponential moving average of the generators' weights (e.g. 0.999; 0 disables). "
+        "When on, evaluation, samples and exported weights use the average.",
+    )
+    grad_clip: float = Field(0.0, ge=0, description="Largest gradient norm per optimizer step (0 disables).")
+    best_metric: str = Field(
+        "a2b/psnr",
+        description="Score whose best value keeps checkpoints/best (with eval_every > 0): DIRECTION/KEY as ganzoo "
+        "evaluate reports it, from one of eval_metrics; \"\" disables.",
+    )
+    best_mode: Literal["max", "min"] = Field("max", description="Whether best_metric is better high or low.")
+    check_finite_every: int = Field(
+        1, gt=0,
+        description="Iterations between checks that every loss is finite (each check waits for the GPU); "
+        "checks also run before every checkpoint, so no checkpoint ever holds non-finite weights.",
+    )
+    tensorboard: bool = Field(True, description="Write TensorBoard scalars and sample grids when it is installed.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_length(cls, values: Any) -> Any:
+        """``epochs`` replaces the default ``iterations``; giving both is a mistake."""
+        if isinstance(values, dict) and values.get("epochs") is not None:
+            if values.get("iterations") is not None:
+                raise ValueError("give iterations or epochs, not both")
+            values = {**values, "iterations": None}
+        return values
+
+    @field_validator("best_metric")
+    @classmethod
+    def _score_key(cls, value: str) -> str:
+        value = value.strip().removeprefix("eval/")
+        old = re.fullmatch(r"(\w+)_(a2b|b2a)", value)  # runs of ganzoo 0.1 wrote eval/psnr_a2b
+        if old:
+            value = f"{old[2]}/{old[1]}"
+        if value and not re.fullmatch(r"(a2b|b2a)/\w+", value):
+            raise ValueError("must be DIRECTION/KEY such as 'a2b/psnr' (as ganzoo evaluate reports), or \"\"")
+        return value
+
+
+SECTIONS = {"run": RunSection, "train": TrainSection}

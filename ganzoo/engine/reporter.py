@@ -1,0 +1,197 @@
+"""What a run tells its user while it trains: the progress bar, the JSONL log, TensorBoard,
+sample grids, the loss-curve image and the HTML index.
+
+Losses stay on the device between log lines: the window of each logged value is reduced (and
+averaged across processes) only when a line is written, the one point where the loop waits for
+the GPU. Only rank 0 writes; the others keep no log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor
+
+from ganzoo.engine import distributed as ddp
+from ganzoo.engine.outputs import JsonlLog, NullLog, TensorBoard, plot_losses, save_grid, write_index
+from ganzoo.engine.runtime import Runtime
+
+
+class Reporter:
+    def __init__(self, run_dir: Path, runtime: Runtime, *, console: Console, images_per_iteration: int,
+                 show_progress: bool = True, tensorboard: bool = True, title: str = "",
+                 info: Mapping[str, Any] | None = None):
+        self.run_dir, self.runtime, self.console = run_dir, runtime, console
+        self.images, self.title, self.info = images_per_iteration, title, dict(info or {})
+        self.show_progress = show_progress and runtime.is_main
+        self.log: JsonlLog = JsonlLog(run_dir / "metrics.jsonl") if runtime.is_main else NullLog()
+        self.tb = TensorBoard(run_dir / "tensorboard", enabled=tensorboard and runtime.is_main)
+        self.window: dict[str, list[Tensor]] = defaultdict(list)
+        self.last_means: dict[str, float] = {}
+        self._mark = (time.perf_counter(), 0)
+        self._progress: _LossProgress | None = None
+        self._task: Any = None
+
+    # ------------------------------------------------------------------ messages and events
+
+    def say(self, message: str) -> None:
+        if self.runtime.is_main:
+            self.console.print(message)
+
+    def warn(self, message: str) -> None:
+        self.say(f"[yellow]warning:[/yellow] {message}")
+
+    def event(self, step: int, name: str, **fields: Any) -> None:
+        self.log.write({"step": step, "event": name, **fields})
+
+    # ------------------------------------------------------------------ the loop
+
+    @contextlib.contextmanager
+    def progress(self, total: int, start: int) -> Iterator[None]:
+        self._mark = (time.perf_counter(), start)
+        if self.runtime.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.runtime.device)
+        with _LossProgress(self.console, disable=not self.show_progress, images=self.images) as bar:
+            self._progress = bar
+            self._task = bar.add_task(self.title, total=total, completed=start, losses="")
+            try:
+                yield
+            finally:
+                self._progress = None
+
+    def losses(self, values: Mapping[str, Tensor]) -> None:
+        for key, value in values.items():
+            self.window[key].append(value)
+
+    def advance(self, step: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step)
+
+    def log_window(self, step: int, extra: Mapping[str, float]) -> None:
+        """One log line with the means since the last one (and ``extra``, e.g. learning rates),
+        one speed line, the same to TensorBoard and the losses on the progress bar."""
+        means = self.flush_window()
+        self.log.write({"step": step, **{k: round(v, 6) for k, v in means.items()}, **extra})
+        speed = self._speed(step)
+        self.log.write({"step": step, "event": "speed", **speed})
+        self.tb.scalars(step, {**means, **extra, **{f"speed/{k}": v for k, v in speed.items()}})
+        if self._progress is not None:
+            self._progress.update(self._task, losses=" ".join(
+                f"{k} {v:.3f}" for k, v in means.items() if "/" not in k))
+
+    def flush_window(self) -> dict[str, float]:
+        """Mean of each value since the last call (over every rank); gradient norms of steps the
+        fp16 scaler skipped are inf and say nothing about the others, so they are left out."""
+        keys = sorted(self.window)
+        if not keys:
+            return {}
+        means = torch.stack([_finite_mean(torch.stack(self.window[k]).float()) if k.startswith("grad_norm/")
+                             else torch.stack(self.window[k]).float().mean() for k in keys])
+        means = ddp.all_reduce_mean(means, self.runtime.dist)
+        self.window.clear()
+        self.last_means = dict(zip(keys, means.tolist(), strict=True))
+        return self.last_means
+
+    def _speed(self, step: int) -> dict[str, float]:
+        now = time.perf_counter()
+        then, step0 = self._mark
+        self._mark = (now, step)
+        its = (step - step0) / max(now - then, 1e-9)
+        speed = {"it_s": round(its, 3), "img_s": round(its * self.images, 3)}
+        if self.runtime.device.type == "cuda":
+            speed["mem_gb"] = round(torch.cuda.max_memory_allocated(self.runtime.device) / 2**30, 3)
+        return speed
+
+    # ------------------------------------------------------------------ outputs
+
+    def evaluation(self, step: int, scores: Mapping[str, float]) -> None:
+        logged = {f"eval/{k}": v for k, v in scores.items()}
+        self.log.write({"step": step, **logged})
+        self.tb.scalars(step, logged)
+
+    def samples(self, name: str, step: int, visuals: Mapping[str, Tensor]) -> None:
+        if not self.runtime.is_main or not visuals:
+            return
+        save_grid(visuals, self.run_dir / "samples" / f"{name}.png")
+        self.tb.image("samples", visuals, step)
+        self.index(step)
+
+    def skipped_files(self, step: int, skipped: Any) -> None:
+        """Unreadable images were skipped with a warning each; the run log keeps the count."""
+        if self.runtime.is_main and skipped is not None and len(skipped):
+            self.event(step, "skipped_files", count=len(skipped), first=[str(p) for p in list(skipped)[:20]])
+            self.warn(f"{len(skipped)} unreadable image(s) were skipped; see metrics.jsonl")
+
+    def index(self, step: int, best: Mapping[str, Any] | None = None) -> None:
+        """The HTML page of the run (facts, evaluations, curves, samples), rebuilt from the log."""
+        if not self.runtime.is_main:
+            return
+        if best is not None:
+            self.info["best"] = f"{best['metric']} = {best['value']:.4f} at step {best['step']}"
+        self.info["step"] = f"{step} / {self.info.get('total', '?')}"
+        with contextlib.suppress(OSError):
+            write_index(self.run_dir, title=f"ganzoo run {self.title}", records=self.log.records(), info=self.info)
+
+    def finish(self, step: int, best: Mapping[str, Any] | None) -> None:
+        """The loss-curve image and the HTML index, rebuilt from the whole log (a resumed run's
+        reports cover the whole run); a report never fails a finished run."""
+        if not self.runtime.is_main:
+            return
+        with contextlib.suppress(Exception):
+            plot_losses(self.log.records(), self.run_dir / "loss_curves.png")
+        self.index(step, best)
+
+    def close(self) -> None:
+        self.tb.close()
+
+
+def write_run_files(run_dir: Path, recipe_toml: str) -> None:
+    """The resolved recipe (re-runnable as it is) and the versions that produced the run."""
+    from ganzoo import __version__
+    from ganzoo.plugins import get_plugins
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.toml").write_text(recipe_toml)
+    versions = {"ganzoo": __version__, "torch": torch.__version__,
+                "plugins": [{"name": p.name, "dist": p.dist, "version": p.version, "status": p.status}
+                            for p in get_plugins().plugins]}
+    (run_dir / "plugins.json").write_text(json.dumps(versions, indent=2))
+
+
+class _LossProgress(Progress):
+    """Progress bar with it/s and images/s from the task's own speed estimate, ETA and losses."""
+
+    def __init__(self, console: Console, disable: bool, images: int = 1):
+        self.images = images
+        super().__init__(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[cyan]{task.fields[rate]}"),
+            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+            console=console, disable=disable,
+        )
+
+    def update(self, task_id, **kwargs):  # type: ignore[override]
+        super().update(task_id, **kwargs)
+        task = self._tasks[task_id]
+        speed = task.finished_speed or task.speed
+        task.fields["rate"] = (f"{speed:.2f} it/s {speed * self.images:.1f} img/s"
+                               if speed and math.isfinite(speed) else "")
+
+    def add_task(self, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("rate", "")
+        return super().add_task(*args, **kwargs)
+
+
+def _finite_mean(values: Tensor) -> Tensor:
+    """Mean of the finite values (NaN if none), without waiting for the device."""
+    return torch.where(torch.isfinite(values), values, torch.nan).nanmean()

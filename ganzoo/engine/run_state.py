@@ -1,0 +1,112 @@
+"""Saving and restoring a run, so that a resumed run continues as if it had never stopped.
+
+What a run needs beyond its weights: the optimizers, schedules and fp16 scalers, the weight
+average, the best score so far, and the state that differs between processes (random streams,
+a method's image pools, the augmentation generator). Each rank's own state is gathered to rank
+0, which alone writes (the checkpoint's file layout is :mod:`ganzoo.engine.checkpoint`'s).
+A run resumed on another number of processes gets exact weights and optimizers, and rank 0's
+pools with fresh random streams elsewhere.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganzoo.engine import checkpoint as ckpt
+from ganzoo.engine import distributed as ddp
+from ganzoo.engine.runtime import Runtime
+from ganzoo.engine.steps import StepRunner
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class RunState:
+    """Writes and reads the checkpoints of one run directory's ``checkpoints/`` folder."""
+
+    def __init__(self, folder: Path, *, method: nn.Module, runner: StepRunner, runtime: Runtime,
+                 ema: Any = None, augment: Any = None, meta: dict[str, Any], seed: int = 0,
+                 keep_last: int = 3, warn: Callable[[str], None] = print):
+        self.folder, self.method, self.runner, self.runtime = folder, method, runner, runtime
+        self.ema, self.augment, self.meta, self.seed = ema, augment, meta, seed
+        self.keep_last, self.warn = keep_last, warn
+
+    def _own_state(self) -> dict[str, Any]:
+        """What differs between ranks: random streams, method state such as image pools."""
+        gen = getattr(self.augment, "generator", None)
+        return ddp.to_cpu({"rng": ckpt.rng_state(), "method": self.method.extra_state(),  # type: ignore[operator]
+                           "augment": gen.get_state() if gen is not None else None})
+
+    def save(self, step: int, best: dict[str, Any] | None, name: str | None = None, *,
+             point_latest: bool = True) -> Path:
+        """Write a checkpoint (every rank must call this in a distributed run; rank 0 writes)."""
+        self.runner.guard.check()  # a checkpoint never holds weights from a non-finite step
+        directory = self.folder / (name or f"step_{step:07d}")
+        dist = self.runtime.dist
+        everyone = ddp.gather_objects(self._own_state(), dist)
+        if dist.is_main:
+            assert everyone is not None
+            own = everyone[0]
+            state = {**self.runner.state_dict(), "method": own["method"], "rng": own["rng"],
+                     "augment": own["augment"], "best": best, "world_size": dist.world_size}
+            if dist.enabled:
+                state["ranks"] = everyone
+            extra = {ckpt.EMA_WEIGHTS: self.ema.average} if self.ema is not None else None
+            directory = ckpt.save_checkpoint(directory, step=step, model=self.method, state=state,
+                                             meta={**self.meta, "ema": self.ema is not None,
+                                                   "world_size": dist.world_size},
+                                             extra_weights=extra, point_latest=point_latest)
+            if point_latest:
+                ckpt.prune(self.folder, self.keep_last, protect={directory.name})
+        ddp.barrier(dist)
+        return directory
+
+    def restore(self) -> tuple[int, dict[str, Any] | None, Path]:
+        """Load the latest complete checkpoint into the method, the runner, the average and the
+        random streams; returns (step, best so far, the checkpoint's directory)."""
+        directory = ckpt.resolve_checkpoint(self.folder)
+        state = ckpt.load_state(directory)
+        ckpt.load_weights(directory, self.method)
+        if self.ema is not None:
+            if (directory / ckpt.EMA_WEIGHTS).is_file():
+                ckpt.load_weights(directory, self.ema.average, filename=ckpt.EMA_WEIGHTS)
+            else:
+                self.ema.reset()
+                self.warn(f"{directory} has no weight average; train.ema starts from the current weights")
+        self.runner.load_state_dict(state)
+        step = int(state["step"])
+        own = self._rank_state(state)
+        self.method.load_extra_state(own.get("method") or {})  # type: ignore[operator]
+        if own.get("rng") is not None:
+            ckpt.set_rng_state(own["rng"])
+        else:
+            seed_everything(ddp.rank_seed(self.seed + step, self.runtime.dist.rank))
+        gen = getattr(self.augment, "generator", None)
+        if gen is not None and own.get("augment") is not None:
+            gen.set_state(own["augment"])
+        return step, state.get("best"), directory
+
+    def _rank_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        dist = self.runtime.dist
+        method_state = state.get("method", state.get("recipe", {}))  # "recipe": checkpoints of ganzoo 0.1
+        ranks = state.get("ranks")
+        if ranks and len(ranks) == dist.world_size:
+            own = dict(ranks[dist.rank])
+            own.setdefault("method", own.pop("recipe", {}))
+            return own
+        if dist.rank == 0:
+            return {"rng": state["rng"], "method": method_state, "augment": state.get("augment")}
+        if dist.rank == 1:
+            self.warn("resuming with another number of processes than the checkpoint's: weights and "
+                      "optimizers are exact, per-rank random streams and image pools are not")
+        return {"rng": None, "method": method_state, "augment": None}

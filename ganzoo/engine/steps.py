@@ -1,0 +1,196 @@
+"""Running a method's train steps: everything between "here is a batch" and "the weights moved".
+
+For each :class:`ganzoo.TrainStep` of an iteration: freeze the step's ``frozen`` modules, run
+``compute`` under autocast, check the loss terms are finite, back-propagate, average gradients
+across processes, clip, step the optimizer (through its fp16 scaler); after all steps, step the
+schedules, the weight average and the shared buffers. A method never sees any of this.
+
+fp16 gets one ``GradScaler`` per optimizer: the G and D losses of a GAN differ by orders of
+magnitude and overflow at different times, so one shared scale would keep skipping the steps of
+the well-behaved one.
+
+The loop waits for the GPU only where a number must reach the CPU: finiteness flags stay on the
+device and are checked every ``train.check_finite_every`` iterations and before every checkpoint
+(with the default of 1, before the backward pass, so a failing step never reaches the weights).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganzoo.components import Batch, Method, TrainStep
+from ganzoo.engine import distributed as ddp
+from ganzoo.engine.runtime import Runtime
+from ganzoo.errors import GanzooError, TrainingError
+from ganzoo.optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class _Pending:
+    """Finiteness flags of one step's loss terms, still on the device."""
+
+    iteration: int
+    step: str
+    keys: list[str]
+    finite: Tensor
+    values: Tensor
+
+
+class FiniteGuard:
+    """Collects per-term finiteness flags without waiting, and raises on the first bad term
+    when :meth:`check` is called (all ranks agree: a term non-finite on one stops them all)."""
+
+    def __init__(self, runtime: Runtime, where: str):
+        self.runtime, self.where = runtime, where
+        self._pending: list[_Pending] = []
+
+    def record(self, iteration: int, step: str, terms: Mapping[str, Tensor]) -> None:
+        if terms:
+            values = torch.stack([v.detach().float().sum() for v in terms.values()])
+            self._pending.append(_Pending(iteration, step, list(terms), torch.isfinite(values), values))
+
+    def check(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:  # every rank runs the same steps, so all agree on this
+            return
+        flags = torch.cat([p.finite for p in pending]).int()
+        ok = ddp.all_reduce_min(flags, self.runtime.dist).tolist() if self.runtime.dist.enabled else flags.tolist()
+        if all(ok):
+            return
+        offset = 0
+        for p in pending:
+            seg, offset = ok[offset:offset + len(p.keys)], offset + len(p.keys)
+            if all(seg):
+                continue
+            bad = [k for k, good in zip(p.keys, seg, strict=True) if not good]
+            local = float(p.values[p.keys.index(bad[0])])
+            value = local if not math.isfinite(local) else "non-finite on another rank"
+            raise TrainingError(
+                f"loss {', '.join(bad)} became {value} at step {p.iteration} ({p.step} step); the last good "
+                f"checkpoint is kept in {self.where}. Try a lower learning rate or fp32 precision.")
+
+
+class StepRunner:
+    """The optimizers, schedules and scalers of a method, and the execution of its steps."""
+
+    def __init__(self, method: Method, runtime: Runtime, *, total: int, grad_clip: float = 0.0,
+                 check_finite_every: int = 1, checkpoint_dir: str = "checkpoints", ema: Any = None,
+                 cudagraphs: bool = False):
+        self.method, self.runtime = method, runtime
+        self.grad_clip, self.check_every = grad_clip, check_finite_every
+        self.ema, self.cudagraphs = ema, cudagraphs
+        self.params = {name: unique(p) for name, p in method.param_groups().items()}
+        fused = runtime.device.type == "cuda"  # one kernel per step for all parameters; foreach elsewhere
+        self.optimizers = {name: build_optimizer(p, method.optimizer_config(name), fused=fused)
+                           for name, p in self.params.items()}
+        schedule = method.config.schedule  # type: ignore[attr-defined]
+        self.schedulers = {n: build_scheduler(o, schedule, total) for n, o in self.optimizers.items()}
+        self.scalers = ({n: torch.amp.GradScaler(runtime.device.type) for n in self.optimizers}
+                        if runtime.dtype == torch.float16 else {})
+        self.steps: list[TrainStep] = method.train_steps()
+        for s in self.steps:
+            if s.optimizer not in self.optimizers:
+                raise GanzooError(f"method step '{s.name}' uses optimizer '{s.optimizer}', which "
+                                  f"param_groups() does not define ({', '.join(self.optimizers)})")
+        self.guard = FiniteGuard(runtime, checkpoint_dir)
+        self._sync_buffers = [b for b in method.buffers() if b.is_floating_point()]
+
+    def iteration(self, batch: Batch, number: int) -> dict[str, Tensor]:
+        """Iteration ``number`` (1-based): every step, then schedules, the average and buffers.
+        Returns the loss terms (and gradient norms) as detached device tensors."""
+        logged: dict[str, Tensor] = {}
+        if self.cudagraphs:  # graphs' outputs from the last iteration are no longer in use
+            torch.compiler.cudagraph_mark_step_begin()
+        for step in self.steps:
+            for _ in range(step.repeat):
+                logged.update(self._step(step, batch, number))
+        with warnings.catch_warnings():
+            # a GradScaler skipping an overflowing step looks to torch like a scheduler stepped first
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for sched in self.schedulers.values():
+                sched.step()
+        if self.ema is not None:
+            self.ema.update()
+        if self.runtime.dist.enabled and self._sync_buffers:  # running statistics: rank 0's, as DDP does
+            ddp.broadcast_tensors(self._sync_buffers, self.runtime.dist)
+        if number % self.check_every == 0:
+            self.guard.check()
+        return logged
+
+    def _step(self, step: TrainStep, batch: Batch, number: int) -> dict[str, Tensor]:
+        optimizer, scaler = self.optimizers[step.optimizer], self.scalers.get(step.optimizer)
+        params = self.params[step.optimizer]
+        logged: dict[str, Tensor] = {}
+        with frozen(step.frozen):
+            optimizer.zero_grad(set_to_none=True)
+            with self.runtime.autocast():
+                terms = dict(step.compute(batch))
+                total = sum(terms.values())
+            self.guard.record(number, step.name, terms)
+            if self.check_every == 1:
+                self.guard.check()
+            (scaler.scale(total) if scaler is not None else total).backward()  # type: ignore[union-attr]
+            ddp.all_reduce_gradients(params, self.runtime.dist)
+            if self.grad_clip:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+                logged[f"grad_norm/{step.optimizer}"] = norm.detach()
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+        logged.update({k: v.detach() for k, v in terms.items()})
+        return logged
+
+    def learning_rates(self) -> dict[str, float]:
+        return {f"lr/{n}": o.param_groups[0]["lr"] for n, o in self.optimizers.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+                "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+                "scalers": {n: s.state_dict() for n, s in self.scalers.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][name])
+        for name, scaler in self.scalers.items():
+            if name in state.get("scalers", {}):
+                scaler.load_state_dict(state["scalers"][name])
+
+
+class frozen:  # noqa: N801 - reads as a statement: ``with frozen(step.frozen):``
+    """No gradient for these modules' parameters inside the block (D during the G step);
+    parameters that were already frozen stay so afterwards."""
+
+    def __init__(self, modules: Sequence[nn.Module]):
+        self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
+
+    def __enter__(self) -> None:
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.params:
+            p.requires_grad_(True)
+
+
+def unique(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    """Parameters shared between networks (UNIT's tied layers) must reach an optimizer once."""
+    seen: set[int] = set()
+    out = []
+    for p in params:
+        if id(p) not in seen:
+            seen.add(id(p))
+            out.append(p)
+    return out
