@@ -199,3 +199,18 @@ def test_the_last_logged_evaluation_is_what_ganzoo_evaluate_reports(tiny_recipe,
     scores = {k: v for k, v in logged.items() if k.startswith("eval/")}
     assert set(scores) == {f"eval/{d}/{m}" for d in ("a2b", "b2a") for m in ("psnr", "ssim")}
     assert scores == {f"eval/{k}": v for k, v in report["results"].items()}
+
+
+def test_how_often_a_run_evaluates_does_not_change_what_it_trains(tiny_recipe, tmp_path):
+    """The pool's random draws come from the global stream, which evaluation must not consume."""
+    common = ["train.iterations=4", "method.pool_size=2", "train.sample_every=0", "train.checkpoint_every=0"]
+    never = Trainer(load_recipe(tiny_recipe, [*common, "train.eval_metrics=[]"]), run_dir=tmp_path / "a",
+                    show_progress=False).fit()
+    often = Trainer(load_recipe(tiny_recipe, [*common, "train.eval_every=1"]), run_dir=tmp_path / "b",
+                    show_progress=False).fit()
+    assert not never.evaluations and [e["step"] for e in often.evaluations] == [0, 1, 2, 3, 4]
+    from safetensors.torch import load_file
+
+    fa = load_file(never.run_dir / "checkpoints" / "final" / "model.safetensors")
+    fb = load_file(often.run_dir / "checkpoints" / "final" / "model.safetensors")
+    assert all(torch.equal(fa[k], fb[k]) for k in fa)

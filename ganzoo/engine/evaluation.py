@@ -81,9 +81,13 @@ class Evaluator:
         return cls(test_set, metrics, runtime, max_items=resolved.train.eval_items, directions=directions)
 
     def __call__(self, method: Method, ema: Any = None) -> dict[str, float]:
+        """Scores now. Evaluating draws from torch's random generator (each DataLoader takes a
+        seed), so the draw happens on a fork of it: how often a run evaluates never changes
+        what it trains."""
         scores = None
         if self.runtime.is_main:
-            with inference_mode(method, ema):
+            cuda = [self.runtime.device] if self.runtime.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda), inference_mode(method, ema):
                 report = evaluate(method, self.test_set, self.metrics, device=self.runtime.device,
                                   max_items=self.max_items, directions=self.directions)
             scores = report.results
