@@ -8,6 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ganzoo.cli.console import err, out, parse_options, plugins, progress, user_errors
+from ganzoo.errors import GanzooError
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FORMATS = ("png", "jpg", "same")
 
@@ -48,13 +51,9 @@ def translate(
     Images of any size: each is reflect-padded to the generator's stride, translated and
     cropped back, so outputs have exactly the inputs' sizes.
     """
-    from ganzoo.cli import err, out, plugins, user_errors
-    from ganzoo.errors import GanzooError
-
     with user_errors():
         import torch
 
-        from ganzoo.commands._common import parse_options, progress
         from ganzoo.inference import Translator, collect_jobs, resolve_device, translate_files
 
         if precision not in PRECISIONS:
@@ -110,5 +109,5 @@ def translate(
                   highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("translate")(translate)
+def register_commands(cli: typer.Typer) -> None:
+    cli.command("translate")(translate)
