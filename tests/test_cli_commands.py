@@ -1,9 +1,11 @@
-"""How the command line is put together: the ganzoo.cli package has no import cycle, and a
-built-in command that needs no plugin starts without torch."""
+"""How the command line is put together: the ganzoo.cli package has no import cycle, a built-in
+command that needs no plugin starts without torch, and plugins add commands through the
+register_commands hook, loaded only when needed and each in isolation."""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -106,3 +108,121 @@ def test_a_builtin_command_runs_without_torch(args, tmp_path):
     result = subprocess.run([sys.executable, "-c", NO_TORCH, *(a.format(tmp=tmp_path) for a in args)],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- the register_commands hook
+
+
+HELLO = '''
+import typer
+
+import ganzoo
+
+greet = typer.Typer(help="Greetings, as a group.")
+
+
+def hello(name: str = typer.Option("world", help="Whom to greet.")) -> None:
+    """Say hello from a plugin."""
+    print(f"hello {name}")
+
+
+@greet.command()
+def twice(name: str) -> None:
+    print(f"hello {name}, hello {name}")
+
+
+@ganzoo.hookimpl
+def register_commands(cli):
+    cli.command("hello")(hello)
+    cli.add_typer(greet, name="greet")
+'''
+
+RAISES = '''
+import ganzoo
+from ganzoo_networks import ResnetGenerator, ResnetGeneratorConfig
+
+
+@ganzoo.hookimpl
+def register_components(registrar):
+    registrar.generator("flaky_gen", ResnetGenerator, config=ResnetGeneratorConfig)
+
+
+@ganzoo.hookimpl
+def register_commands(cli):
+    cli.command("flaky")(print)
+    raise RuntimeError("no commands today")
+'''
+
+WARNING = "plugin flaky (ganzoo-flaky 1.0) failed to load: register_commands: RuntimeError: no commands today"
+
+
+def test_a_plugin_adds_commands_through_the_hook(ganzoo_cli, fake_distribution):
+    fake_distribution("ganzoo-hello", {"hello_plugin": HELLO}, {"hello": "hello_plugin"})
+    result = ganzoo_cli("--help")
+    assert result.exit_code == 0, result.stderr
+    assert "Commands from plugins" in result.stdout
+    assert "Say hello from a plugin." in result.stdout and "Greetings, as a group." in result.stdout
+    assert "list-components" in result.stdout  # the built-in ones are still there
+    result = ganzoo_cli("hello", "--name", "you")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "hello you\n"
+    assert ganzoo_cli("greet", "twice", "you").stdout == "hello you, hello you\n"
+    status = {p["name"]: p for p in json.loads(ganzoo_cli("plugins", "--json").stdout)}
+    assert status["hello"]["commands"] == ["hello", "greet"] and status["networks"]["commands"] == []
+    assert "hello, greet" in ganzoo_cli("plugins").stdout
+
+
+def test_plugin_commands_load_only_when_a_command_is_not_built_in(ganzoo_cli, fake_distribution, tmp_path):
+    marker = tmp_path / "imported"
+    source = f"open({str(marker)!r}, 'a').write('x')\n" + HELLO
+    fake_distribution("ganzoo-hello", {"hello_plugin": source}, {"hello": "hello_plugin"})
+    assert ganzoo_cli("data", "list").exit_code == 0
+    assert ganzoo_cli("plugin", "new", "--help").exit_code == 0
+    assert not marker.exists(), "a built-in command loaded the plugins"
+    assert ganzoo_cli("hello").stdout == "hello world\n"
+    assert marker.read_text() == "x"
+
+
+def test_a_plugin_whose_register_commands_raises_is_one_warning(ganzoo_cli, fake_distribution):
+    fake_distribution("ganzoo-flaky", {"flaky_plugin": RAISES}, {"flaky": "flaky_plugin"})
+    fake_distribution("ganzoo-hello", {"hello_plugin": HELLO}, {"hello": "hello_plugin"})
+    result = ganzoo_cli("--help")
+    assert result.exit_code == 0
+    assert [line for line in result.stderr.splitlines() if "flaky" in line] == [f"warning: {WARNING}"]
+    assert "Say hello from a plugin." in result.stdout and "flaky " not in result.stdout
+    assert ganzoo_cli("hello").stdout == "hello world\n"  # the other plugin's commands still work
+    result = ganzoo_cli("flaky")
+    assert result.exit_code == 2 and "No such command 'flaky'" in result.stderr
+    result = ganzoo_cli("list-components", "generator")  # withdrawn like any plugin that fails to load
+    assert result.exit_code == 0 and "resnet_9blocks" in result.stdout and "flaky_gen" not in result.stdout
+    status = {p["name"]: p for p in json.loads(ganzoo_cli("plugins", "--json").stdout)}
+    assert status["flaky"]["status"] == "failed" and "no commands today" in status["flaky"]["error"]
+
+
+def test_strict_mode_fails_the_command_when_register_commands_raises(ganzoo_cli, fake_distribution, monkeypatch):
+    fake_distribution("ganzoo-flaky", {"flaky_plugin": RAISES}, {"flaky": "flaky_plugin"})
+    fake_distribution("ganzoo-hello", {"hello_plugin": HELLO}, {"hello": "hello_plugin"})
+    monkeypatch.setenv("GANZOO_STRICT_PLUGINS", "1")
+    for args in (["hello"], ["--help"]):
+        result = ganzoo_cli(*args)
+        assert result.exit_code == 2, args
+        assert f"error: {WARNING}" in result.stderr and "Traceback" not in result.stderr
+    assert ganzoo_cli("data", "list").exit_code == 0  # a built-in command does not load plugins
+
+
+def test_a_plugin_command_never_replaces_another(ganzoo_cli, fake_distribution, monkeypatch):
+    shadow = "import ganzoo\n\n@ganzoo.hookimpl\ndef register_commands(cli):\n    cli.command('run')(print)\n"
+    fake_distribution("ganzoo-hello", {"hello_plugin": HELLO}, {"hello": "hello_plugin"})
+    fake_distribution("ganzoo-shadow", {"shadow_plugin": shadow}, {"shadow": "shadow_plugin"})
+    fake_distribution("ganzoo-zhello", {"zhello_plugin": HELLO}, {"zhello": "zhello_plugin"})
+    result = ganzoo_cli("--help")
+    assert result.exit_code == 0
+    assert ("warning: plugin shadow (ganzoo-shadow 1.0): command 'run' is not added, ganzoo has one of that "
+            "name") in result.stderr
+    assert ("plugin zhello (ganzoo-zhello 1.0) failed to load: command 'hello' is also added by plugin hello "
+            "(ganzoo-hello 1.0)") in result.stderr
+    assert "Train a recipe." in ganzoo_cli("run", "--help").stdout
+    monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", "zhello")
+    monkeypatch.setenv("GANZOO_STRICT_PLUGINS", "1")
+    result = ganzoo_cli("hello")
+    assert result.exit_code == 2 and "command 'run' is not added" in result.stderr

@@ -85,16 +85,19 @@ def config_table(model: type[BaseModel], title: str = "Config") -> Table:
 
 
 def plugins_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show discovered plugins, their versions and status (and why one failed)."""
+    """Show discovered plugins, their versions, what they add and their status (and why one failed)."""
     loaded = plugins(warn=False)
     if as_json:
         out.print_json(json.dumps([p.__dict__ for p in loaded.plugins]))
         return
-    table = Table("Plugin", "Distribution", "Version", "Components", "Status")
+    with_commands = any(p.commands for p in loaded.plugins)  # a column only when a plugin adds commands
+    table = Table("Plugin", "Distribution", "Version", "Components", *(["Commands"] if with_commands else []),
+                  "Status")
     for p in loaded.plugins:
         status = {"loaded": "[green]loaded[/green]", "disabled": "[dim]disabled[/dim]"}.get(
             p.status, f"[red]failed[/red]: {escape(p.error or '')}")
-        table.add_row(p.name, p.dist or "", p.version or "", str(p.components), status)
+        commands = [", ".join(p.commands)] if with_commands else []
+        table.add_row(p.name, p.dist or "", p.version or "", str(p.components), *commands, status)
     out.print(table)
 
 
