@@ -10,8 +10,8 @@ as they are installed.
     ganzoo docs --dist ganzoo --out core.md     # only some distributions
     python -m ganzoo.docs_gen --out docs/recipes.md --check   # exit 1 if the file is stale
 
-Only stdlib, typer and pydantic at import time (the CLI imports this module to register the
-command); plugins, and with them torch, load when a reference is built.
+Only stdlib and pydantic at import time; plugins, and with them torch, load when a reference
+is built. The ``ganzoo docs`` command (``ganzoo.cli.docs``) calls :func:`write_and_report`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import types
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any
 
-import typer
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -232,29 +231,18 @@ def write(out: Path | str, dists: Sequence[str] | None = None, *, check: bool = 
     return current == text
 
 
-# ---------------------------------------------------------------- command line
+def write_and_report(out: Path | str, dists: Sequence[str] | None = None, *, check: bool = False) -> int:
+    """:func:`write`, then one line saying what happened; returns the exit status (1: ``out`` is
+    stale under ``check``). ``ganzoo docs`` and ``python -m ganzoo.docs_gen`` both run this."""
+    fresh = write(out, dists, check=check)
+    if check and not fresh:
+        print(f"{out} is out of date; regenerate it with: {COMMAND}", file=sys.stderr)
+        return 1
+    print(f"{out} is up to date" if check else f"wrote {out}")
+    return 0
 
 
-def docs(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path("docs/recipes.md"),
-    dist: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - typer needs Optional on 3.10
-        "--dist", help="Only components of this distribution (repeatable), e.g. ganzoo.")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if OUT is not up to date.")] = False,
-) -> None:
-    """Write the recipe reference (every installed component's options) as markdown."""
-    fresh = write(out, dist, check=check)
-    if check:
-        if not fresh:
-            print(f"{out} is out of date; regenerate it with: {COMMAND}", file=sys.stderr)
-            raise typer.Exit(1)
-        print(f"{out} is up to date")
-    else:
-        print(f"wrote {out}")
-
-
-def register(app: typer.Typer) -> None:
-    """Attach ``ganzoo docs`` to the main CLI (called by ganzoo.cli)."""
-    app.command("docs")(docs)
+# ---------------------------------------------------------------- python -m ganzoo.docs_gen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -263,12 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dist", action="append", help="only components of this distribution (repeatable)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if OUT is not up to date")
     args = parser.parse_args(argv)
-    fresh = write(args.out, args.dist, check=args.check)
-    if args.check and not fresh:
-        print(f"{args.out} is out of date; regenerate it with: {COMMAND}", file=sys.stderr)
-        return 1
-    print(f"{args.out} is up to date" if args.check else f"wrote {args.out}")
-    return 0
+    return write_and_report(args.out, args.dist, check=args.check)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The hooks a ganzoo plugin may implement. This module is the plugin contract.
+"""The hooks a ganzoo plugin may implement, one per extension point. This module is the plugin
+contract.
 
 A plugin is a module listed under the ``ganzoo`` entry-point group that defines functions
 decorated with :data:`ganzoo.hookimpl`. pluggy passes only the arguments an implementation
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from ganzoo.registry import Registrar
 
 PROJECT = "ganzoo"
@@ -30,4 +33,23 @@ def register_components(registrar: Registrar) -> None:
         def register_components(registrar):
             registrar.generator("resnet_9blocks", ResnetGenerator, config=ResnetConfig)
             registrar.loss("lsgan", LSGANLoss)
+    """
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add this plugin's commands to the ``ganzoo`` command line.
+
+    ``cli`` is a :class:`typer.Typer`: define commands (or a group, with ``cli.add_typer``) on
+    it as on any typer app; ``ganzoo --help`` lists them and ``ganzoo NAME`` runs them::
+
+        @hookimpl
+        def register_commands(cli):
+            cli.command("my-report")(my_report)
+
+    Called when ganzoo loads its plugins, after ``register_components``; a plugin that raises
+    here fails to load, as one that fails to register does. The command line loads plugins for
+    their commands only when it is given a command that is not built in, or lists them all
+    (``ganzoo --help``), so built-in commands do not pay for them. A name that a built-in
+    command or an earlier plugin already has is refused.
     """

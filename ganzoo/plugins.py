@@ -2,8 +2,10 @@
 
 Entry points of the ``ganzoo`` group are loaded one by one (not with pluggy's
 ``load_setuptools_entrypoints``, which stops at the first broken plugin and silently drops a
-second entry point of the same name). A plugin that fails is reported in one line and the rest
-keep working, unless ``GANZOO_STRICT_PLUGINS=1`` makes any failure an error.
+second entry point of the same name). A plugin that fails (to import, or in one of its hooks:
+``register_components``, ``register_commands``) is reported in one line, what it registered is
+withdrawn and the rest keep working, unless ``GANZOO_STRICT_PLUGINS=1`` makes any failure an
+error. The commands a plugin adds are kept in the :class:`PluginSet` for ``ganzoo.cli``.
 
 Environment:
     GANZOO_PLUGINS          comma-separated allow list of plugin names (unset: all)
@@ -17,7 +19,7 @@ import functools
 import importlib
 import os
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
@@ -31,6 +33,8 @@ from ganzoo.registry import PluginInfo, Registrar, Registry
 ENTRY_POINT_GROUP = "ganzoo"
 CORE_PLUGINS = {"ganzoo.data": "ganzoo.data.builtin", "ganzoo.metrics": "ganzoo.metrics.builtin"}
 """Plugin name -> module of the core's own components (registered like pytest's built-ins)."""
+HOOKS = frozenset(name for name, f in vars(hookspecs).items() if hasattr(f, f"{hookspecs.PROJECT}_spec"))
+"""The hook names of the plugin contract (``register_components``, ``register_commands``)."""
 
 
 def _env_list(name: str) -> set[str] | None:
@@ -46,11 +50,13 @@ def strict_mode() -> bool:
 
 @dataclass
 class PluginSet:
-    """The loaded plugin manager, the registry it filled, and what happened to each plugin."""
+    """The loaded plugin manager, the registry it filled, the commands the plugins added (name ->
+    click command, for ``ganzoo.cli``) and what happened to each plugin."""
 
     pm: pluggy.PluginManager
     registry: Registry
     plugins: list[PluginInfo] = field(default_factory=list)
+    commands: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[PluginInfo]:
@@ -139,13 +145,15 @@ def load_plugins(
         seen[info.name] = info
         registrar = Registrar(registry, info)
         try:
-            _call_register(pm, plugin, registrar)
+            _call_hook(pm, plugin, "register_components", registrar=registrar)
+            commands = _plugin_commands(pm, plugin, result)
         except Exception as exc:  # noqa: BLE001
             registry.remove_plugin(info.name)
             pm.unregister(plugin)
             _fail(result, info, _describe_error(exc), strict, exc)
             continue
-        result.plugins.append(replace(info, components=registrar.count))
+        result.commands.update(commands)
+        result.plugins.append(replace(info, components=registrar.count, commands=tuple(commands)))
     return result
 
 
@@ -161,18 +169,40 @@ def _check_hooks(pm: pluggy.PluginManager, plugin: Any) -> None:
     """Catch the silent mistakes: a misspelt hook name, or a hook without ``@hookimpl``."""
     pm.check_pending()
     names = set(dir(plugin)) if isinstance(plugin, types.ModuleType) else set(dir(type(plugin)))
-    hooks = {"register_components"}
-    for name in names & hooks:
+    for name in names & HOOKS:
         if not pm.parse_hookimpl_opts(plugin, name):
             raise GanzooError(f"{name} is defined but not decorated with @ganzoo.hookimpl")
 
 
-def _call_register(pm: pluggy.PluginManager, plugin: Any, registrar: Registrar) -> None:
-    """Call one plugin's hook with its own registrar (pluggy would call all plugins at once)."""
-    for impl in pm.hook.register_components.get_hookimpls():
-        if impl.plugin is plugin:
-            kwargs = {"registrar": registrar}
-            impl.function(**{k: kwargs[k] for k in impl.argnames})
+def _impls(pm: pluggy.PluginManager, plugin: Any, hook: str) -> list[Any]:
+    return [impl for impl in getattr(pm.hook, hook).get_hookimpls() if impl.plugin is plugin]
+
+
+def _call_hook(pm: pluggy.PluginManager, plugin: Any, hook: str, **kwargs: Any) -> None:
+    """Call one plugin's implementation of ``hook`` with the arguments it names (pluggy would
+    call all plugins at once, with shared arguments)."""
+    for impl in _impls(pm, plugin, hook):
+        impl.function(**{k: kwargs[k] for k in impl.argnames})
+
+
+def _plugin_commands(pm: pluggy.PluginManager, plugin: Any, loaded: PluginSet) -> Mapping[str, Any]:
+    """Name -> click command of what the plugin's ``register_commands`` adds to a typer app of
+    its own (typer is imported only for a plugin that has the hook)."""
+    if not _impls(pm, plugin, "register_commands"):
+        return {}
+    import typer
+
+    cli = typer.Typer()
+    try:
+        _call_hook(pm, plugin, "register_commands", cli=cli)
+        commands = typer.main.get_group(cli).commands
+    except Exception as exc:  # noqa: BLE001 - reported as the plugin's failure, saying where
+        raise GanzooError(f"register_commands: {_describe_error(exc)}") from exc
+    for name in commands:
+        if name in loaded.commands:
+            owner = next(p for p in loaded.plugins if name in p.commands)
+            raise GanzooError(f"command '{name}' is also added by plugin {owner.label}")
+    return commands
 
 
 def _fail(result: PluginSet, info: PluginInfo, message: str, strict: bool, exc: BaseException | None = None):

@@ -41,6 +41,7 @@ class PluginInfo:
     status: str = "loaded"  # loaded | failed | disabled
     error: str | None = None
     components: int = 0
+    commands: tuple[str, ...] = ()  # added by its register_commands hook
 
     @property
     def label(self) -> str:

@@ -67,19 +67,20 @@ def ganzoo_cli() -> Iterator[Any]:
     (GANZOO_PLUGINS, ...) take effect."""
     from typer.testing import CliRunner
 
-    from ganzoo import cli, plugins
+    from ganzoo import plugins
+    from ganzoo.cli import app, console
 
     runner = CliRunner()
 
     def invoke(*args: str, **kwargs: Any) -> Any:
         plugins.reset()
-        return runner.invoke(cli.app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     plugins.reset()
-    widths = cli.out.width, cli.err.width
-    cli.out.width = cli.err.width = 200  # tables unwrapped, so tests can search the text
+    widths = console.out.width, console.err.width
+    console.out.width = console.err.width = 200  # tables unwrapped, so tests can search the text
     yield invoke
-    cli.out.width, cli.err.width = widths
+    console.out.width, console.err.width = widths
     plugins.reset()
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo.commands.plugin import find_private_imports
+from ganzoo.cli.plugin import find_private_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "plugins" / "ganzoo-discogan"

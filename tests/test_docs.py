@@ -53,6 +53,7 @@ def source_signature(func: object) -> str:
 def test_there_are_hook_specs_to_document():
     specs = hook_specs()
     assert source_signature(specs["register_components"]) == "def register_components(registrar: Registrar) -> None"
+    assert source_signature(specs["register_commands"]) == "def register_commands(cli: typer.Typer) -> None"
 
 
 @pytest.mark.parametrize("name", sorted(hook_specs()))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo.commands.plugin import PluginNames, create_plugin, find_private_imports
+from ganzoo.cli.plugin import PluginNames, create_plugin, find_private_imports
 from ganzoo.errors import GanzooError
 
 EXPECTED_FILES = {

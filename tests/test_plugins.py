@@ -100,11 +100,14 @@ def test_name_clash_is_an_error_naming_both_plugins(fake_distribution):
 def test_misspelt_hook_and_missing_decorator_are_reported(fake_distribution):
     misspelt = "import ganzoo\n@ganzoo.hookimpl\ndef register_component(registrar):\n    pass\n"
     undecorated = "def register_components(registrar):\n    pass\n"
-    fake_distribution("ganzoo-typo", {"typo_plugin": misspelt, "plain_plugin": undecorated},
-                      {"typo": "typo_plugin", "plain": "plain_plugin"})
+    undecorated_commands = "def register_commands(cli):\n    pass\n"
+    fake_distribution("ganzoo-typo", {"typo_plugin": misspelt, "plain_plugin": undecorated,
+                                      "plaincli_plugin": undecorated_commands},
+                      {"typo": "typo_plugin", "plain": "plain_plugin", "plaincli": "plaincli_plugin"})
     plugins = load_plugins()
     assert "register_component" in by_name(plugins, "typo").error
     assert "not decorated with @ganzoo.hookimpl" in by_name(plugins, "plain").error
+    assert "register_commands is defined but not decorated" in by_name(plugins, "plaincli").error
 
 
 def test_allow_and_deny_lists(fake_distribution, monkeypatch):

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from ganzoo.cli.console import err, out, parse_options, plugins, progress, user_errors
+from ganzoo.errors import GanzooError
+
 FORMATS = ("png", "jpg", "same")
 
 
@@ -48,14 +50,10 @@ def translate(
     Images of any size: each is reflect-padded to the generator's stride, translated and
     cropped back, so outputs have exactly the inputs' sizes.
     """
-    from ganzoo.cli import err, out, plugins, user_errors
-    from ganzoo.errors import GanzooError
-
     with user_errors():
         import torch
 
-        from ganzoo.commands._common import parse_options, progress
-        from ganzoo.engine.runtime import resolve_device
+        from ganzoo.engine.runtime import PRECISIONS, resolve_device
         from ganzoo.inference import Translator, collect_jobs, translate_files
 
         if precision not in PRECISIONS:
@@ -111,5 +109,5 @@ def translate(
                   highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("translate")(translate)
+def register_commands(cli: typer.Typer) -> None:
+    cli.command("translate")(translate)

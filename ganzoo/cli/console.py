@@ -1,11 +1,53 @@
-"""Helpers shared by the inference-side commands (translate, evaluate, export)."""
+"""What the commands share: the two consoles, user errors as messages, the plugin set, option
+parsing and the progress bar.
+
+Command modules import from here, never from the ``ganzoo.cli`` package, which imports them.
+Module-level imports stay light (typer, rich, stdlib): torch loads with the plugins, when a
+command needs them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import typer
+from rich.console import Console
+from rich.markup import escape
+
 from ganzoo.errors import GanzooError
+
+out = Console()
+err = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print user errors as messages (no traceback) and exit with status 2."""
+    try:
+        yield
+    except GanzooError as exc:
+        for line in str(exc).splitlines():
+            err.print(f"[bold red]error:[/bold red] {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def warning(message: str) -> None:
+    """One yellow line on stderr."""
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def plugins(warn: bool = True) -> Any:
+    """The process-wide :class:`ganzoo.plugins.PluginSet` (loaded on first use, which imports
+    torch), with one warning line per plugin that failed to load."""
+    from ganzoo.plugins import get_plugins
+
+    loaded = get_plugins()
+    if warn:
+        for p in loaded.failed:
+            warning(f"plugin {p.label} failed to load: {p.error or ''}")
+    return loaded
 
 
 def parse_options(items: Sequence[str] | None, what: str) -> dict[str, Any]:
@@ -24,13 +66,13 @@ def parse_options(items: Sequence[str] | None, what: str) -> dict[str, Any]:
 
 def nested_options(items: Sequence[str] | None, what: str) -> dict[str, dict[str, Any]]:
     """``["fid.sqrt_method=eigh"]`` -> ``{"fid": {"sqrt_method": "eigh"}}``."""
-    out: dict[str, dict[str, Any]] = {}
+    nested: dict[str, dict[str, Any]] = {}
     for key, value in parse_options(items, what).items():
         head, dot, field = key.partition(".")
         if not dot or not field:
             raise GanzooError(f"{what}: expected METRIC.FIELD=VALUE, got {key!r}")
-        out.setdefault(head, {})[field] = value
-    return out
+        nested.setdefault(head, {})[field] = value
+    return nested
 
 
 def progress(console: Any, enabled: bool = True) -> Any:

@@ -8,6 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ganzoo.cli.console import err, nested_options, out, parse_options, plugins, progress, user_errors
+from ganzoo.errors import GanzooError
+
 
 def evaluate(
     source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
@@ -40,11 +43,7 @@ def evaluate(
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""
-    from ganzoo.cli import err, out, plugins, user_errors
-    from ganzoo.errors import GanzooError
-
     with user_errors():
-        from ganzoo.commands._common import nested_options, parse_options, progress
         from ganzoo.engine.loading import load_trained
         from ganzoo.engine.runtime import resolve_device
         from ganzoo.metrics.evaluate import build_metrics
@@ -66,7 +65,7 @@ def evaluate(
         metric_objs = build_metrics(names, options, registry)
         dev = resolve_device(device)
         resolved, method, ckpt_dir = load_trained(source, device=dev)
-        dataset = _dataset(resolved, data, split, registry, parse_options)
+        dataset = _dataset(resolved, data, split, registry)
         n = len(dataset) if max_items is None else min(max_items, len(dataset))
         with progress(err, show_progress) as bar:
             task = bar.add_task(f"evaluating {ckpt_dir.name}", total=n * len(directions))
@@ -89,10 +88,8 @@ def evaluate(
                 err.print(f"results and protocol written to {json_file}", highlight=False)
 
 
-def _dataset(resolved: Any, data: list[str] | None, split: str, registry: Any, parse_options: Any) -> Any:
+def _dataset(resolved: Any, data: list[str] | None, split: str, registry: Any) -> Any:
     from pydantic import ValidationError
-
-    from ganzoo.errors import GanzooError
 
     component = resolved.data
     if data:
@@ -142,5 +139,5 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}" if abs(value) < 1e-2 and value != 0 else f"{value:.4f}"
 
 
-def register(app: typer.Typer) -> None:
-    app.command("evaluate")(evaluate)
+def register_commands(cli: typer.Typer) -> None:
+    cli.command("evaluate")(evaluate)

@@ -22,9 +22,10 @@ from typing import Annotated
 
 import typer
 
+from ganzoo.cli.console import err, out, user_errors
 from ganzoo.errors import GanzooError
 
-app = typer.Typer(
+plugin = typer.Typer(
     help="Write plugin packages: a new method as a pip package.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -197,13 +198,11 @@ def find_private_imports(root: Path | str) -> list[str]:
     return problems
 
 
-@app.command("check")
+@plugin.command("check")
 def check(
     path: Annotated[Path, typer.Argument(help="A plugin package (folder) or a Python file.")],
 ) -> None:
     """Check that a plugin uses only ganzoo's public API (ganzoo.__all__); exit 1 if not."""
-    from ganzoo.cli import err, out, user_errors
-
     with user_errors():
         if not path.exists():
             raise GanzooError(f"{path}: no such file or folder")
@@ -215,7 +214,7 @@ def check(
     out.print(f"[green]ok[/green]: {path} uses only ganzoo's public API", highlight=False)
 
 
-@app.command("new")
+@plugin.command("new")
 def new(
     name: Annotated[str, typer.Argument(help="The method's name, e.g. my-method (gives ganzoo-my-method).")],
     directory: Annotated[Path, typer.Option("--dir", "-d", help="Parent folder of the new package.")] = Path("."),
@@ -223,8 +222,6 @@ def new(
 ) -> None:
     """Create a plugin package: pyproject with the ganzoo entry point, hook, generator,
     discriminator, method, a recipe file on the built-in data, and tests."""
-    from ganzoo.cli import out, user_errors
-
     with user_errors():
         target = create_plugin(name, directory, force=force)
     names = PluginNames.from_name(name)
@@ -236,6 +233,5 @@ def new(
     )
 
 
-def register(app_: typer.Typer) -> None:
-    """Attach ``ganzoo plugin ...`` to the main CLI (called by ganzoo.cli)."""
-    app_.add_typer(app, name="plugin")
+def register_commands(cli: typer.Typer) -> None:
+    cli.add_typer(plugin, name="plugin")

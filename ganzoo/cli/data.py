@@ -1,7 +1,7 @@
 """``ganzoo data``: list, download and check data sets.
 
-Registered on the main app by ``ganzoo.cli``. Module-level imports stay light (typer, rich);
-the download and check machinery loads when a command runs.
+Module-level imports stay light (typer, rich); the download and check machinery loads when a
+command runs.
 """
 
 from __future__ import annotations
@@ -11,32 +11,25 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(
+from ganzoo.cli.console import err, out, user_errors
+
+data = typer.Typer(
     help="Standard data sets: list them, download them, check a data folder.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console()
-err = Console(stderr=True)
 
 
-def _user_errors():
-    from ganzoo.cli import user_errors  # imported late: ganzoo.cli imports this module
-
-    return user_errors()
-
-
-@app.command("list")
+@data.command("list")
 def list_datasets(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The data sets 'ganzoo data download' knows: name, layout, dataset type, size."""
     from ganzoo.data.catalog import entries, resolve_base_url
 
-    with _user_errors():
+    with user_errors():
         items = entries()
         if as_json:
             out.print_json(json.dumps([
@@ -60,7 +53,7 @@ def list_datasets(
                   "facades, maps and cityscapes need the source: [bold]pix2pix/facades[/bold].", highlight=False)
 
 
-@app.command()
+@data.command()
 def download(
     name: Annotated[str, typer.Argument(help="Data set, e.g. horse2zebra or pix2pix/facades (see: ganzoo data list).")],
     root: Annotated[Path, typer.Option("--root", "-r", help="Parent folder; the data set lands in ROOT/NAME.")] = Path(
@@ -77,7 +70,7 @@ def download(
     from ganzoo.data.catalog import lookup
     from ganzoo.data.download import download_dataset
 
-    with _user_errors():
+    with user_errors():
         entry = lookup(name)
         result = download_dataset(entry, root, mirror=mirror, sha256=sha256, force=force,
                                   keep_archive=keep_archive, progress=progress, console=err)
@@ -97,7 +90,7 @@ def download(
                       highlight=False)
 
 
-@app.command()
+@data.command()
 def check(
     directory: Annotated[Path, typer.Argument(help="A data folder (searched recursively).")],
     quick: Annotated[bool, typer.Option("--quick", help="Read headers only (misses truncated files).")] = False,
@@ -107,7 +100,7 @@ def check(
     """Per folder: image count, sizes, modes, unreadable files. Exit status 1 if any file is unreadable."""
     from ganzoo.data.check import check_images
 
-    with _user_errors():
+    with user_errors():
         report = check_images(directory, quick=quick, workers=workers)
         if as_json:
             out.print_json(json.dumps(report.to_dict()))
@@ -148,3 +141,7 @@ def _print_report(report) -> None:
     if report.empty_folders:
         summary += f", [yellow]{len(report.empty_folders)} empty folder(s)[/yellow]"
     out.print(summary, highlight=False)
+
+
+def register_commands(cli: typer.Typer) -> None:
+    cli.add_typer(data, name="data")

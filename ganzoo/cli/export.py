@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ganzoo.cli.console import err, out, plugins, user_errors
+from ganzoo.errors import GanzooError
+
 
 def export(
     source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
@@ -22,9 +25,6 @@ def export(
     Prints the max abs difference between the exported and the eager model on a fresh input of
     another batch size and image size than the traced one.
     """
-    from ganzoo.cli import err, out, plugins, user_errors
-    from ganzoo.errors import GanzooError
-
     with user_errors():
         from ganzoo.engine.loading import load_trained
         from ganzoo.export import export_translation
@@ -47,5 +47,5 @@ def export(
                 raise GanzooError(f"the exported model differs from the eager one by {result.max_abs_diff:.3g}")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("export")(export)
+def register_commands(cli: typer.Typer) -> None:
+    cli.command("export")(export)

@@ -1,0 +1,5 @@
+"""``python -m ganzoo.cli`` (and ``torchrun -m ganzoo.cli run recipe.toml``)."""
+
+from ganzoo.cli import main
+
+main()

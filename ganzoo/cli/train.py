@@ -1,0 +1,95 @@
+"""``ganzoo validate``, ``ganzoo run`` and ``ganzoo resume``: check a recipe file, train it, continue a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ganzoo.cli.console import err, out, plugins, user_errors
+from ganzoo.errors import GanzooError
+
+SetOption = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here on 3.10
+    typer.Option("--set", "-s", help="Override a recipe value: KEY.PATH=VALUE (VALUE is a TOML literal)."),
+]
+
+
+def validate(
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
+    set_: SetOption = None,
+    show: Annotated[bool, typer.Option("--show", help="Print the fully resolved recipe.")] = False,
+) -> None:
+    """Check a recipe (and that its data is there) without training."""
+    from ganzoo.recipe import load_recipe
+
+    with user_errors():
+        resolved = load_recipe(recipe, set_ or [], plugins().registry)
+        if show:
+            out.print(resolved.to_toml(), highlight=False)
+        table = Table("Table", "Kind", "Component", "Plugin")
+        for comp in [resolved.method, resolved.data, *resolved.slots.values()]:
+            table.add_row(comp.slot, comp.spec.kind, comp.spec.name, comp.spec.plugin.label)
+        out.print(table)
+        length = (f"{resolved.train.iterations} iterations" if resolved.train.iterations
+                  else f"{resolved.train.epochs} epochs")
+        out.print(f"[green]ok[/green]: {recipe} ({length}, batch {resolved.train.batch_size})")
+
+
+def run(
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
+    set_: SetOption = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: run.out_dir/NAME).")] = None,  # noqa: UP045,E501
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its directory from its latest checkpoint.")] = False,  # noqa: E501
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+) -> None:
+    """Train a recipe."""
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+
+    with user_errors():
+        resolved = load_recipe(recipe, set_ or [], plugins().registry)
+        trainer = Trainer(resolved, run_dir=out_dir, resume=resume, console=err, show_progress=progress)
+        if trainer.is_main:
+            err.print(f"run directory: {trainer.run_dir}  device: {trainer.device}", highlight=False)
+        result = trainer.fit()
+        if trainer.is_main:  # under torchrun, one report, not one per rank
+            _report(result)
+
+
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (holds recipe.toml and checkpoints/).")],
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Continue an interrupted run from its latest checkpoint, with the recipe it was started with."""
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+
+    with user_errors():
+        if not (run_dir / "recipe.toml").is_file():
+            raise GanzooError(f"{run_dir}: not a run directory (no recipe.toml)")
+        resolved = load_recipe(run_dir / "recipe.toml", [], plugins().registry)
+        trainer = Trainer(resolved, run_dir=run_dir, resume=True, console=err, show_progress=progress)
+        result = trainer.fit()
+        if trainer.is_main:
+            _report(result)
+
+
+def _report(result) -> None:
+    if result.evaluations:
+        table = Table("Step", *[k.removeprefix("eval/") for k in result.evaluations[-1] if k != "step"],
+                      title="Evaluation on the paired test split")
+        for ev in result.evaluations:
+            table.add_row(str(ev["step"]), *[f"{v:.3f}" for k, v in ev.items() if k != "step"])
+        out.print(table)
+    state = "stopped" if result.stopped_early else "finished"
+    out.print(f"{state} at step {result.step} in {result.seconds:.1f} s; outputs in {result.run_dir}",
+              highlight=False)
+
+
+def register_commands(cli: typer.Typer) -> None:
+    cli.command("validate")(validate)
+    cli.command("run")(run)
+    cli.command("resume")(resume)
