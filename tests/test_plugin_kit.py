@@ -134,6 +134,18 @@ def test_check_flags_private_imports(tmp_path, ganzoo_cli):
     assert result.exit_code == 1 and "ganzoo.get_registry is not in ganzoo's public API" in result.stderr
 
 
+def test_check_names_what_api_2_renamed(tmp_path, ganzoo_cli):
+    (tmp_path / "old.py").write_text(
+        "import ganzoo\n\nclass M(ganzoo.Recipe):\n    pass\n\n@ganzoo.hookimpl\n"
+        "def register_components(reg):\n    reg.recipe('m', M)\n    reg.generator('g', object)\n"
+    )
+    result = ganzoo_cli("plugin", "check", tmp_path)
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'old.py'}:3: ganzoo.Recipe was renamed ganzoo.Method in plugin API 2" in result.stderr
+    assert f"{tmp_path / 'old.py'}:8: component kind 'recipe' was renamed 'method'" in result.stderr
+    assert len(find_private_imports(tmp_path)) == 2  # reg.generator is fine
+
+
 def test_the_built_in_plugins_use_only_the_public_api():
     plugins = Path(__file__).resolve().parents[1] / "plugins"
     assert find_private_imports(plugins) == []

@@ -157,9 +157,11 @@ def find_private_imports(root: Path | str) -> list[str]:
     internals change, even within one ``API_VERSION``; this makes the promise checkable. It
     reads the source (``ast``) and runs nothing, so it also works on a package that does not
     import. Checked: ``import ganzoo.x``, ``from ganzoo.x import y``, ``from ganzoo import y``
-    and ``ganzoo.y`` attribute access, each against ``ganzoo.__all__``.
+    and ``ganzoo.y`` attribute access, each against ``ganzoo.__all__``; names renamed in API 2
+    (``ganzoo.Recipe``, ``registrar.recipe(...)``) are reported with what to write instead.
     """
     import ganzoo
+    from ganzoo import renamed
 
     public = set(ganzoo.__all__) | {m.split(".", 1)[1] for m in PUBLIC_MODULES if "." in m}
     problems: list[str] = []
@@ -174,8 +176,10 @@ def find_private_imports(root: Path | str) -> list[str]:
         aliases: set[str] = set()  # local names bound to the ganzoo module itself
 
         def report(node: ast.AST, what: str, path: Path = path) -> None:
-            problems.append(f"{path}:{getattr(node, 'lineno', 0)}: {what} is not in ganzoo's public API "
-                            f"(ganzoo.__all__)")
+            old = what.removeprefix("ganzoo.")
+            reason = (renamed.renamed_api(old) if old in renamed.API_NAMES
+                      else f"{what} is not in ganzoo's public API (ganzoo.__all__)")
+            problems.append(f"{path}:{getattr(node, 'lineno', 0)}: {reason}")
 
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -195,7 +199,25 @@ def find_private_imports(root: Path | str) -> list[str]:
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                     and node.value.id in aliases and node.attr not in public):
                 report(node, f"ganzoo.{node.attr}")
+        problems.extend(_renamed_registrations(tree, path))
     return problems
+
+
+def _renamed_registrations(tree: ast.AST, path: Path) -> list[str]:
+    """``registrar.recipe(...)`` inside a ``register_components`` hook: a kind renamed in API 2."""
+    from ganzoo import renamed
+
+    found = []
+    for hook in ast.walk(tree):
+        if not (isinstance(hook, ast.FunctionDef) and hook.name == "register_components" and hook.args.args):
+            continue
+        registrar = hook.args.args[0].arg
+        for node in ast.walk(hook):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == registrar
+                    and node.func.attr in renamed.KINDS):
+                found.append(f"{path}:{node.lineno}: {renamed.renamed_kind(node.func.attr)}")
+    return found
 
 
 @plugin.command("check")
