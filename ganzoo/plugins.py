@@ -63,8 +63,17 @@ class PluginSet:
         return [p for p in self.plugins if p.status == "failed"]
 
 
+def _isolate(exc: BaseException) -> None:
+    """A plugin's failure is its own, whatever it raises: ``sys.exit()`` on import or a bare
+    ``BaseException`` too (they would end every command silently). Ctrl-C stays an interrupt."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+
+
 def _describe_error(exc: BaseException) -> str:
     """One line; ganzoo's own errors are already sentences, others get their type name."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
     text = str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {exc}"
     return (text.strip().splitlines() or [type(exc).__name__])[0]
 
@@ -137,7 +146,8 @@ def load_plugins(
             plugin = _import(source)
             pm.register(plugin, name=info.name)
             _check_hooks(pm, plugin)
-        except Exception as exc:  # noqa: BLE001 - any plugin failure is isolated
+        except BaseException as exc:  # noqa: BLE001 - any plugin failure is isolated
+            _isolate(exc)
             if plugin is not None and pm.is_registered(plugin):
                 pm.unregister(plugin)
             _fail(result, info, _describe_error(exc), strict, exc)
@@ -147,7 +157,8 @@ def load_plugins(
         try:
             _call_hook(pm, plugin, "register_components", registrar=registrar)
             commands = _plugin_commands(pm, plugin, result)
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001
+            _isolate(exc)
             registry.remove_plugin(info.name)
             pm.unregister(plugin)
             _fail(result, info, _describe_error(exc), strict, exc)
@@ -196,7 +207,8 @@ def _plugin_commands(pm: pluggy.PluginManager, plugin: Any, loaded: PluginSet) -
     try:
         _call_hook(pm, plugin, "register_commands", cli=cli)
         commands = typer.main.get_group(cli).commands
-    except Exception as exc:  # noqa: BLE001 - reported as the plugin's failure, saying where
+    except BaseException as exc:  # noqa: BLE001 - reported as the plugin's failure, saying where
+        _isolate(exc)
         raise GanzooError(f"register_commands: {_describe_error(exc)}") from exc
     for name in commands:
         if name in loaded.commands:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -43,15 +44,19 @@ def run(
     set_: SetOption = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: run.out_dir/NAME).")] = None,  # noqa: UP045,E501
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its directory from its latest checkpoint.")] = False,  # noqa: E501
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run directory that holds a run (removes its checkpoints, samples and logs).")] = False,  # noqa: E501
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
 ) -> None:
-    """Train a recipe."""
+    """Train a recipe. A run directory that already holds a run is refused unless --resume or --overwrite."""
     from ganzoo.engine.trainer import Trainer
     from ganzoo.recipe import load_recipe
 
     with user_errors():
+        if resume and overwrite:
+            raise GanzooError("--resume continues the run in its directory and --overwrite starts it over: give one")
         resolved = load_recipe(recipe, set_ or [], plugins().registry)
-        trainer = Trainer(resolved, run_dir=out_dir, resume=resume, console=err, show_progress=progress)
+        trainer = Trainer(resolved, run_dir=out_dir, resume=resume, overwrite=overwrite, console=err,
+                          show_progress=progress)
         if trainer.is_main:
             err.print(f"run directory: {trainer.run_dir}  device: {trainer.device}", highlight=False)
         result = trainer.fit()
@@ -64,13 +69,21 @@ def resume(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Continue an interrupted run from its latest checkpoint, with the recipe it was started with."""
+    from ganzoo.engine.checkpoint import resolve_checkpoint
     from ganzoo.engine.trainer import Trainer
+    from ganzoo.errors import CheckpointError
     from ganzoo.recipe import load_recipe
 
     with user_errors():
-        if not (run_dir / "recipe.toml").is_file():
-            raise GanzooError(f"{run_dir}: not a run directory (no recipe.toml)")
-        resolved = load_recipe(run_dir / "recipe.toml", [], plugins().registry)
+        source = run_dir / "recipe.toml"
+        if not source.is_file():  # every checkpoint carries the recipe it was trained with
+            with contextlib.suppress(CheckpointError):
+                source = resolve_checkpoint(run_dir) / "recipe.toml"
+            if not source.is_file():
+                raise GanzooError(f"{run_dir}: not a run directory (no recipe.toml, nor a checkpoint holding one)")
+            err.print(f"{run_dir / 'recipe.toml'} is missing; using the recipe saved in {source.parent}",
+                      highlight=False)
+        resolved = load_recipe(source, [], plugins().registry)
         trainer = Trainer(resolved, run_dir=run_dir, resume=True, console=err, show_progress=progress)
         result = trainer.fit()
         if trainer.is_main:

@@ -10,12 +10,14 @@ renamed into place, so a crash mid-save leaves the previous checkpoints intact.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
+from ganzoo.engine.run_dir import pid_alive
 from ganzoo.errors import CheckpointError
 
 FORMAT = 1
@@ -32,6 +35,10 @@ EMA_WEIGHTS = "ema.safetensors"
 STATE = "state.pt"
 META = "meta.json"
 LATEST = "latest"
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was used in place of the one asked for (the named one is incomplete)."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -63,27 +70,67 @@ def save_checkpoint(
     state: dict[str, Any],
     meta: dict[str, Any],
     extra_weights: Mapping[str, torch.nn.Module] | None = None,
+    files: Mapping[str, str] | None = None,
     point_latest: bool = True,
 ) -> Path:
     """Write a checkpoint directory atomically and (unless ``point_latest`` is false, as for
     ``best``) point ``latest`` at it. ``extra_weights`` maps further file names (``ema.safetensors``)
-    to modules saved like the model."""
+    to modules saved like the model; ``files`` maps names to text (the run's ``recipe.toml``, so
+    every checkpoint can rebuild its method on its own).
+
+    A failed write (a full disk) removes its temporary folder and leaves every earlier
+    checkpoint, and ``latest``, as they were."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_model(model, str(tmp / WEIGHTS))
-    for filename, module in (extra_weights or {}).items():
-        save_model(module, str(tmp / filename))
-    torch.save({"format": FORMAT, "step": step, **state}, tmp / STATE)
-    (tmp / META).write_text(json.dumps({"format": FORMAT, "step": step, "time": time.time(), **meta}, indent=2))
+    try:
+        tmp.mkdir()
+        save_model(model, str(tmp / WEIGHTS))
+        for filename, module in (extra_weights or {}).items():
+            save_model(module, str(tmp / filename))
+        torch.save({"format": FORMAT, "step": step, **state}, tmp / STATE)
+        for filename, text in (files or {}).items():
+            (tmp / filename).write_text(text)
+        (tmp / META).write_text(json.dumps({"format": FORMAT, "step": step, "time": time.time(), **meta}, indent=2))
+    except Exception as exc:
+        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) if tmp.is_dir() else 0
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _disk_full(exc):
+            free = shutil.disk_usage(directory.parent).free
+            kept = latest_complete(directory.parent)
+            raise CheckpointError(
+                f"no space left on the disk of {directory.parent} while writing {directory.name} "
+                f"({written / 2**20:.0f} MB written before it failed, {free / 2**20:.0f} MB free now); "
+                + (f"the last good checkpoint, {kept}, is kept" if kept else "no checkpoint was written yet")
+                + ". Free some space (or lower train.keep_last) and continue with ganzoo resume") from None
+        raise
     if directory.exists():  # re-saving the same step (e.g. final == last periodic)
         shutil.rmtree(directory)
     os.replace(tmp, directory)
     if point_latest:
         _write_atomic(directory.parent / LATEST, directory.name)
     return directory
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC from Python, or from safetensors' Rust writer ("No space left", "os error 28")."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left" in text or "os error 28" in text or "Disk quota exceeded" in text
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary folders of checkpoint writes whose process is gone (a kill -9 or a
+    power cut mid-save leaves ``.NAME.tmp-PID``, tens of MB each); returns what was removed."""
+    removed = []
+    for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else []:
+        pid = tmp.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -103,6 +150,8 @@ def resolve_checkpoint(path: Path | str) -> Path:
                 return target
             found = latest_complete(folder)
             if found:
+                warnings.warn(f"{pointer} names {target.name}, which is incomplete or missing; using the newest "
+                              f"complete checkpoint, {found.name}", CheckpointWarning, stacklevel=2)
                 return found
     if (path / STATE).is_file():
         return path

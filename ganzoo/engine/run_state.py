@@ -35,10 +35,10 @@ class RunState:
     """Writes and reads the checkpoints of one run directory's ``checkpoints/`` folder."""
 
     def __init__(self, folder: Path, *, method: nn.Module, runner: StepRunner, runtime: Runtime,
-                 ema: Any = None, augment: Any = None, meta: dict[str, Any], seed: int = 0,
-                 keep_last: int = 3, warn: Callable[[str], None] = print):
+                 ema: Any = None, augment: Any = None, meta: dict[str, Any], files: dict[str, str] | None = None,
+                 seed: int = 0, keep_last: int = 3, warn: Callable[[str], None] = print):
         self.folder, self.method, self.runner, self.runtime = folder, method, runner, runtime
-        self.ema, self.augment, self.meta, self.seed = ema, augment, meta, seed
+        self.ema, self.augment, self.meta, self.files, self.seed = ema, augment, meta, files or {}, seed
         self.keep_last, self.warn = keep_last, warn
 
     def _own_state(self) -> dict[str, Any]:
@@ -50,7 +50,8 @@ class RunState:
     def save(self, step: int, best: dict[str, Any] | None, name: str | None = None, *,
              point_latest: bool = True) -> Path:
         """Write a checkpoint (every rank must call this in a distributed run; rank 0 writes)."""
-        self.runner.guard.check()  # a checkpoint never holds weights from a non-finite step
+        self.runner.guard.check()  # a checkpoint never holds weights from a non-finite step,
+        self.runner.check_state(step)  # nor non-finite weights or optimizer states
         directory = self.folder / (name or f"step_{step:07d}")
         dist = self.runtime.dist
         everyone = ddp.gather_objects(self._own_state(), dist)
@@ -65,7 +66,7 @@ class RunState:
             directory = ckpt.save_checkpoint(directory, step=step, model=self.method, state=state,
                                              meta={**self.meta, "ema": self.ema is not None,
                                                    "world_size": dist.world_size},
-                                             extra_weights=extra, point_latest=point_latest)
+                                             extra_weights=extra, files=self.files, point_latest=point_latest)
             if point_latest:
                 ckpt.prune(self.folder, self.keep_last, protect={directory.name})
         ddp.barrier(dist)

@@ -11,7 +11,11 @@ the well-behaved one.
 
 The loop waits for the GPU only where a number must reach the CPU: finiteness flags stay on the
 device and are checked every ``train.check_finite_every`` iterations and before every checkpoint
-(with the default of 1, before the backward pass, so a failing step never reaches the weights).
+(with the default of 1, before the update, so a failing step never reaches the weights). Losses
+are not enough: a finite loss can still overflow a gradient, and huge finite gradients overflow
+Adam's second moments, after which the weights silently stop moving. So the total gradient norm
+of each step is checked too (except under fp16, whose scaler skips such steps by design), and
+before a checkpoint is written every weight, buffer, average and optimizer state is.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,6 +32,7 @@ from torch import Tensor, nn
 
 from ganzoo.components import Batch, Method, TrainStep
 from ganzoo.engine import distributed as ddp
+from ganzoo.engine.checkpoint import latest_complete
 from ganzoo.engine.runtime import Runtime
 from ganzoo.errors import GanzooError, TrainingError
 from ganzoo.optim import build_optimizer, build_scheduler
@@ -34,27 +40,37 @@ from ganzoo.optim import build_optimizer, build_scheduler
 
 @dataclass
 class _Pending:
-    """Finiteness flags of one step's loss terms, still on the device."""
+    """Finiteness flags of one step's loss terms (or of its gradients), still on the device."""
 
     iteration: int
     step: str
     keys: list[str]
     finite: Tensor
     values: Tensor
+    params: Sequence[nn.Parameter] = ()
 
 
 class FiniteGuard:
     """Collects per-term finiteness flags without waiting, and raises on the first bad term
     when :meth:`check` is called (all ranks agree: a term non-finite on one stops them all)."""
 
-    def __init__(self, runtime: Runtime, where: str):
-        self.runtime, self.where = runtime, where
+    def __init__(self, runtime: Runtime, checkpoints: Path, names: Mapping[int, str]):
+        self.runtime, self.checkpoints, self.names = runtime, checkpoints, names
         self._pending: list[_Pending] = []
 
     def record(self, iteration: int, step: str, terms: Mapping[str, Tensor]) -> None:
         if terms:
             values = torch.stack([v.detach().float().sum() for v in terms.values()])
             self._pending.append(_Pending(iteration, step, list(terms), torch.isfinite(values), values))
+
+    def record_gradients(self, iteration: int, step: str, params: Sequence[nn.Parameter], norm: Tensor) -> None:
+        norm = norm.detach().float().reshape(1)
+        self._pending.append(_Pending(iteration, step, ["gradients"], torch.isfinite(norm), norm, params))
+
+    def kept(self) -> str:
+        """Where the last good state is, for the messages."""
+        last = latest_complete(self.checkpoints)
+        return f"the last good checkpoint, {last}, is kept" if last else "no checkpoint was written yet"
 
     def check(self) -> None:
         pending, self._pending = self._pending, []
@@ -72,16 +88,25 @@ class FiniteGuard:
             bad = [k for k, good in zip(p.keys, seg, strict=True) if not good]
             local = float(p.values[p.keys.index(bad[0])])
             value = local if not math.isfinite(local) else "non-finite on another rank"
+            if p.params:  # every loss was finite, the gradients were not
+                grads = [(self.names.get(id(q), "?"), q.grad) for q in p.params if q.grad is not None]
+                bad_name = next((n for n, g in grads if not torch.isfinite(g).all()), None)
+                what = (f"the gradient of {bad_name} became {value}" if bad_name else
+                        "the gradients overflowed float32 (their norm is inf; the largest is "
+                        f"{max(grads, key=lambda ng: float(ng[1].abs().max()))[0]}'s)")
+                raise TrainingError(
+                    f"{what} at step {p.iteration} ({p.step} step) although every loss was finite; {self.kept()}. "
+                    "Try a lower learning rate, train.grad_clip, or fp32.")
             raise TrainingError(
-                f"loss {', '.join(bad)} became {value} at step {p.iteration} ({p.step} step); the last good "
-                f"checkpoint is kept in {self.where}. Try a lower learning rate or fp32 precision.")
+                f"loss {', '.join(bad)} became {value} at step {p.iteration} ({p.step} step); {self.kept()}. "
+                "Try a lower learning rate or fp32 precision.")
 
 
 class StepRunner:
     """The optimizers, schedules and scalers of a method, and the execution of its steps."""
 
     def __init__(self, method: Method, runtime: Runtime, *, total: int, grad_clip: float = 0.0,
-                 check_finite_every: int = 1, checkpoint_dir: str = "checkpoints", ema: Any = None,
+                 check_finite_every: int = 1, checkpoint_dir: Path = Path("checkpoints"), ema: Any = None,
                  cudagraphs: bool = False):
         self.method, self.runtime = method, runtime
         self.grad_clip, self.check_every = grad_clip, check_finite_every
@@ -99,7 +124,8 @@ class StepRunner:
             if s.optimizer not in self.optimizers:
                 raise GanzooError(f"method step '{s.name}' uses optimizer '{s.optimizer}', which "
                                   f"param_groups() does not define ({', '.join(self.optimizers)})")
-        self.guard = FiniteGuard(runtime, checkpoint_dir)
+        self.names = {id(p): n for n, p in method.named_parameters(remove_duplicate=False)}
+        self.guard = FiniteGuard(runtime, checkpoint_dir, self.names)
         self._sync_buffers = [b for b in method.buffers() if b.is_floating_point()]
 
     def iteration(self, batch: Batch, number: int) -> dict[str, Tensor]:
@@ -138,11 +164,19 @@ class StepRunner:
                 self.guard.check()
             (scaler.scale(total) if scaler is not None else total).backward()  # type: ignore[union-attr]
             ddp.all_reduce_gradients(params, self.runtime.dist)
+            norm = None
             if self.grad_clip:
                 if scaler is not None:
                     scaler.unscale_(optimizer)
                 norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
                 logged[f"grad_norm/{step.optimizer}"] = norm.detach()
+            if scaler is None:  # under fp16 the scaler skips steps with inf gradients by design
+                grads = [p.grad for p in params if p.grad is not None]
+                if grads:
+                    norm = norm if norm is not None else torch.nn.utils.get_total_norm(grads, foreach=True)
+                    self.guard.record_gradients(number, step.name, params, norm)
+                    if self.check_every == 1:
+                        self.guard.check()
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()
@@ -150,6 +184,27 @@ class StepRunner:
                 optimizer.step()
         logged.update({k: v.detach() for k, v in terms.items()})
         return logged
+
+    def check_state(self, iteration: int) -> None:
+        """Raise, naming the first bad tensor, unless every weight, buffer, weight average and
+        optimizer state is finite: what a checkpoint may hold (one wait for the device)."""
+        tensors = [(f"weight {n}", t) for n, t in self.method.state_dict(keep_vars=True).items()]
+        if self.ema is not None:
+            tensors += [(f"weight average {n}", t) for n, t in self.ema.average.state_dict(keep_vars=True).items()]
+        for opt_name, opt in self.optimizers.items():
+            for param, state in opt.state.items():
+                tensors += [(f"optimizer {opt_name}'s {k} of {self.names.get(id(param), '?')}", v)
+                            for k, v in state.items() if isinstance(v, Tensor) and v.numel() > 1]
+        tensors = [(n, t.detach()) for n, t in tensors if t.is_floating_point()]
+        if not tensors:
+            return
+        finite = torch.stack([torch.isfinite(t).all() for _, t in tensors])
+        if bool(finite.all()):
+            return
+        name = tensors[int((~finite).nonzero()[0])][0]
+        raise TrainingError(
+            f"{name} is not finite at step {iteration}, so no checkpoint is written; {self.guard.kept()}. "
+            "Gradients too large for float32 (huge losses) do this: lower the learning rate or set train.grad_clip.")
 
     def learning_rates(self) -> dict[str, float]:
         return {f"lr/{n}": o.param_groups[0]["lr"] for n, o in self.optimizers.items()}

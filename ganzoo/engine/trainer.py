@@ -11,11 +11,13 @@ piece that takes its inputs as arguments and never calls back:
 - :class:`~ganzoo.engine.reporter.Reporter`: progress, logs, speed, samples, TensorBoard, HTML;
 - :class:`~ganzoo.engine.evaluation.Evaluator` and ``BestTracker``: periodic evaluation (the
   code of ``ganzoo evaluate``) and the best checkpoint;
-- :class:`~ganzoo.engine.signals.StopSignals`: SIGTERM and Ctrl-C.
+- :class:`~ganzoo.engine.signals.StopSignals`: SIGTERM and Ctrl-C;
+- :mod:`~ganzoo.engine.run_dir`: a run directory holds one run, written by one process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,25 +31,18 @@ from torch import Tensor
 from ganzoo.components import Batch
 from ganzoo.engine import accel
 from ganzoo.engine import distributed as ddp
+from ganzoo.engine.checkpoint import remove_stale_temporaries
 from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.evaluation import BestTracker, Evaluator, sample_visuals
 from ganzoo.engine.reporter import Reporter, write_run_files
+from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
 from ganzoo.engine.run_state import RunState, seed_everything
 from ganzoo.engine.runtime import Runtime
 from ganzoo.engine.signals import StopSignals
 from ganzoo.engine.steps import StepRunner
 from ganzoo.errors import GanzooError, TrainingError
 from ganzoo.recipe import ResolvedRecipe
-
-
-def unique_run_dir(parent: Path, name: str) -> Path:
-    """``parent/name``, or ``name-2``, ``name-3``... so a new run never overwrites an old one."""
-    candidate, n = parent / name, 1
-    while candidate.exists():
-        n += 1
-        candidate = parent / f"{name}-{n}"
-    return candidate
 
 
 @dataclass
@@ -67,10 +62,10 @@ class _StopRequested(Exception):
 
 class Trainer:
     def __init__(self, resolved: ResolvedRecipe, *, run_dir: Path | None = None, resume: bool = False,
-                 console: Console | None = None, show_progress: bool = True):
+                 overwrite: bool = False, console: Console | None = None, show_progress: bool = True):
         self.resolved, self.train = resolved, resolved.train
         self.console = console or Console(stderr=True)
-        self.show_progress, self.resume = show_progress, resume
+        self.show_progress, self.resume, self.overwrite = show_progress, resume, overwrite
         self.runtime = Runtime.start(resolved.run.device, resolved.train.precision)
         parent = Path(resolved.run.out_dir)
         if run_dir is None:
@@ -128,7 +123,7 @@ class Trainer:
                                                                                        "max-autotune")
         self.runner = StepRunner(self.method, rt, total=self.total, grad_clip=t.grad_clip, ema=self.ema,
                                  check_finite_every=t.check_finite_every, cudagraphs=cudagraphs,
-                                 checkpoint_dir=str(self.run_dir / "checkpoints"))
+                                 checkpoint_dir=self.run_dir / "checkpoints")
         if rt.dist.rank > 0:  # each rank its own stream for noise, pools and augmentation
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
         self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions)
@@ -136,11 +131,24 @@ class Trainer:
         self.state = RunState(self.run_dir / "checkpoints", method=self.method, runner=self.runner, runtime=rt,
                               ema=self.ema, augment=self.augment, seed=run.seed, keep_last=t.keep_last,
                               meta={"method": self.resolved.method.spec.name, "run": self.resolved.name},
+                              files={"recipe.toml": self.resolved.to_toml()},
                               warn=self._warn)
 
     def fit(self) -> RunResult:
+        """Train, in the run directory, which is locked for the whole run (rank 0 holds it)."""
         if self.resume and not (self.run_dir / "checkpoints").is_dir():
             raise GanzooError(f"--resume: {self.run_dir} has no checkpoints to resume from")
+        lock = RunLock(self.run_dir, "resume" if self.resume else "run", warn=self._warn)
+        try:
+            with lock if self.is_main else contextlib.nullcontext():
+                if self.is_main and not self.resume:
+                    check_new_run_dir(self.run_dir, overwrite=self.overwrite)
+                ddp.barrier(self.dist)
+                return self._fit()
+        finally:
+            self.runtime.close()
+
+    def _fit(self) -> RunResult:
         batches: Iterator[Batch] | None = None
         self.reporter: Reporter | None = None
         try:
@@ -152,15 +160,17 @@ class Trainer:
                 info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
                       "total": self.total, "device": rt.describe(), "batch": t.batch_size,
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
-            if self.is_main:
-                write_run_files(self.run_dir, self.resolved.to_toml())
-            ddp.barrier(rt.dist)
-            if self.resume:
+            if self.resume:  # nothing in the run directory changes before the checkpoint is restored
                 self.step, best, where = self.state.restore()
                 self.tracker = BestTracker(self.tracker.key, self.tracker.mode, best)
                 self.reporter.log.truncate_after(self.step)
                 self.reporter.say(f"resumed from {where} at step {self.step}")
-            else:
+            if self.is_main:
+                write_run_files(self.run_dir, self.resolved.to_toml())
+                for tmp in remove_stale_temporaries(self.run_dir / "checkpoints"):
+                    self._warn(f"removed {tmp}, left by an interrupted checkpoint write")
+            ddp.barrier(rt.dist)
+            if not self.resume:
                 self.reporter.event(0, "start", total=self.total, device=str(rt.device), precision=rt.precision,
                                     world_size=rt.dist.world_size, compiled=self.compiled)
             result = RunResult(self.run_dir, self.step, 0.0)
@@ -182,7 +192,6 @@ class Trainer:
                 batches.close()  # shuts persistent DataLoader workers down now, not at exit
             if self.reporter is not None:
                 self.reporter.close()
-            self.runtime.close()
 
     def _loop(self, batches: Iterator[Batch], result: RunResult) -> None:
         assert self.reporter is not None

@@ -68,7 +68,11 @@ class VGGPerceptualLoss(nn.Module):
                 f"a torchvision VGG16 state dict, or cache it once with: python -c \"import torchvision; "
                 f"torchvision.models.vgg16(weights='IMAGENET1K_V1')\""
             )
-        state = torch.load(found, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(found, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - truncated, foreign or code-carrying files
+            raise ganzoo.GanzooError(f"{found}: cannot be read as a VGG16 state dict ({type(exc).__name__}); set "
+                                     "method.vgg_weights to torchvision's vgg16-397923af.pth") from None
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         self._plan: list[str] = []
