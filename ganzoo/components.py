@@ -197,8 +197,10 @@ class MethodConfig(ComponentConfig):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="Learning-rate schedule.")
 
 
-Parts = Mapping[str, Callable[[], Any]]
-"""Slot name -> a factory returning a fresh, configured instance of the chosen component."""
+Parts = Mapping[str, Callable[..., Any]]
+"""Slot name -> a factory returning a fresh, configured instance of the chosen component;
+keyword arguments change config fields for that instance only (CycleGAN builds G_B with
+``input_nc`` and ``output_nc`` swapped)."""
 
 
 class Method(nn.Module, abc.ABC):

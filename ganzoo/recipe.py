@@ -49,6 +49,13 @@ class ResolvedComponent:
             kwargs.setdefault("name", self.slot)
         return self.spec.build(self.config, **kwargs)
 
+    def variant(self, **changes: Any) -> Any:
+        """A fresh instance, with ``changes`` applied to a validated copy of the config."""
+        if not changes:
+            return self.build()
+        config = self.spec.config.model_validate({**self.config.model_dump(), **changes})
+        return ResolvedComponent(self.slot, self.spec, config).build()
+
 
 @dataclass
 class ResolvedRecipe:
@@ -78,8 +85,10 @@ class ResolvedRecipe:
 
         return tomli_w.dumps(self.to_dict())
 
-    def parts(self) -> dict[str, Callable[[], Any]]:
-        return {slot: comp.build for slot, comp in self.slots.items()}
+    def parts(self) -> dict[str, Callable[..., Any]]:
+        """Slot -> factory: ``parts["generator"]()`` builds the configured component, and keyword
+        arguments change config fields of that one instance (``input_nc=1``), validated."""
+        return {slot: comp.variant for slot, comp in self.slots.items()}
 
     def build_method(self) -> Method:
         return self.method.spec.cls(self.method.config, self.parts())

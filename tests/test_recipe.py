@@ -42,7 +42,7 @@ def test_quickstart_resolves_with_recipe_defaults():
     resolved = load_recipe(REPO / "recipes" / "quickstart.toml")
     assert resolved.method.spec.name == "cyclegan"
     assert resolved.slots["cycle_loss"].config.weight == 10.0  # the recipe's preference, not l1's 1.0
-    assert resolved.slots["identity_loss"].config.weight == 0.0  # set in the file, on purpose
+    assert resolved.method.config.lambda_identity == 0.0  # set in the file, on purpose
     assert resolved.method.config.optimizer.lr == 2e-4
     assert resolved.method.config.optimizer.betas == (0.5, 0.999)
     assert resolved.method.config.pool_size == 50
@@ -51,7 +51,8 @@ def test_quickstart_resolves_with_recipe_defaults():
 def test_slot_defaults_are_the_reference_weights(tmp_path):
     resolved = load_recipe(write(tmp_path, BASE))
     assert resolved.slots["cycle_loss"].config.weight == 10.0
-    assert resolved.slots["identity_loss"].config.weight == 5.0  # 0.5 x lambda 10, as the reference
+    identity = resolved.method.config.lambda_identity * resolved.slots["cycle_loss"].config.weight
+    assert identity == 5.0 and resolved.slots["identity_loss"].config.weight == 1.0  # 0.5 x lambda 10, as the reference
     assert resolved.slots["generator"].spec.name == "resnet_9blocks"
     assert resolved.slots["discriminator"].spec.name == "patchgan"
     assert resolved.slots["gan_loss"].spec.name == "lsgan"

@@ -20,6 +20,11 @@ class CycleGANConfig(ganzoo.MethodConfig):
     betas 0.5/0.999), constant for the first half of the run, then linear decay to 0."""
 
     pool_size: int = Field(50, ge=0, description="Fakes kept per domain for D's history (0 disables).")
+    lambda_identity: float = Field(
+        0.5, ge=0,
+        description="Weight of the identity terms as a multiple of the cycle loss's weight, as the reference's "
+        "lambda_identity (0.5 x 10 = 5); 0 disables them. Needs the same channels in both domains.",
+    )
 
 
 class CycleGAN(ganzoo.Method):
@@ -39,18 +44,28 @@ class CycleGAN(ganzoo.Method):
             "loss", "l1", {"weight": 10.0}, help="A->B->A and B->A->B reconstruction (lambda_A = lambda_B = 10)."
         ),
         "identity_loss": ganzoo.Slot(
-            "loss", "l1", {"weight": 5.0},
-            help="G_A(B) ~ B and G_B(A) ~ A; the reference's lambda_identity 0.5 x lambda 10. 0 disables.",
+            "loss", "l1",
+            help="G_A(B) ~ B and G_B(A) ~ A, weighted method.lambda_identity x the cycle weight (and by its own "
+            "weight, 1 by default).",
         ),
     }
 
     def __init__(self, config: CycleGANConfig, parts: ganzoo.Parts):
         super().__init__(config, parts)
-        self.G_A, self.G_B = parts["generator"](), parts["generator"]()
-        self.D_A, self.D_B = parts["discriminator"](), parts["discriminator"]()
+        self.G_A = parts["generator"]()
+        nc_a, nc_b = self.G_A.config.input_nc, self.G_A.config.output_nc
+        if nc_a == nc_b:
+            self.G_B, self.D_A, self.D_B = parts["generator"](), parts["discriminator"](), parts["discriminator"]()
+        else:  # as the reference: G_B maps B's channels to A's, and each D takes its domain's channels
+            self.G_B = parts["generator"](input_nc=nc_b, output_nc=nc_a)
+            self.D_A, self.D_B = parts["discriminator"](input_nc=nc_b), parts["discriminator"](input_nc=nc_a)
         self.gan_loss = parts["gan_loss"]()
         self.cycle_loss = parts["cycle_loss"]()
         self.identity_loss = parts["identity_loss"]()
+        self.identity_weight = config.lambda_identity * self.cycle_loss.weight
+        if self.identity_weight and self.identity_loss.enabled and nc_a != nc_b:
+            raise ganzoo.GanzooError(f"method 'cyclegan': the identity terms need the same channels in both domains "
+                                     f"(generator input_nc {nc_a}, output_nc {nc_b}); set method.lambda_identity = 0")
         self.pool_A, self.pool_B = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self._visuals: dict[str, Tensor] = {}
 
@@ -80,9 +95,9 @@ class CycleGAN(ganzoo.Method):
             "cycle_A": self.cycle_loss(rec_A, real_A),
             "cycle_B": self.cycle_loss(rec_B, real_B),
         }
-        if self.identity_loss.enabled:
-            losses["idt_A"] = self.identity_loss(self.G_A(real_B), real_B)
-            losses["idt_B"] = self.identity_loss(self.G_B(real_A), real_A)
+        if self.identity_weight and self.identity_loss.enabled:
+            losses["idt_A"] = self.identity_weight * self.identity_loss(self.G_A(real_B), real_B)
+            losses["idt_B"] = self.identity_weight * self.identity_loss(self.G_B(real_A), real_A)
         return losses
 
     def discriminator_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
