@@ -216,11 +216,12 @@ class Method(nn.Module, abc.ABC):
     - ``param_groups()``: optimizer name -> parameters (``{"G": [...], "D": [...]}``).
     - ``train_steps()``: the steps of one iteration, each a :class:`TrainStep` returning named,
       weighted loss terms; which modules are frozen during it; which optimizer it steps.
-    - ``translate(x, direction)``: deterministic inference, one domain into the other.
+    - ``translate(x, direction)``: inference, one domain into the other.
 
-    Optionally: ``directions`` and ``requires_paired`` (class attributes), ``generators()`` when
-    the inference networks are not the direct ``Generator`` children, ``visuals()`` for sample
-    grids, and ``extra_state()``/``load_extra_state()`` for non-parameter state (image pools).
+    Optionally: ``directions``, ``requires_paired`` and ``test_mode`` (class attributes),
+    ``generators()`` when the inference networks are not the direct ``Generator`` children,
+    ``visuals()`` for sample grids, and ``extra_state()``/``load_extra_state()`` for
+    non-parameter state (image pools).
     """
 
     Config: ClassVar[type[ComponentConfig]] = MethodConfig
@@ -229,6 +230,11 @@ class Method(nn.Module, abc.ABC):
     """The directions ``translate`` supports (pix2pix learns only A->B)."""
     requires_paired: ClassVar[bool] = False
     """True when training needs aligned pairs; the engine refuses unpaired data up front."""
+    test_mode: ClassVar[Literal["eval", "train"]] = "eval"
+    """How the networks run at test time, as the method's reference tests them: ``eval``
+    (running statistics, no dropout), or ``train`` (dropout on and batch-norm statistics of
+    each test image: the pix2pix paper's protocol, the reference's batch of 1). Translate and
+    evaluate use it (see :func:`ganzoo.inference.testing`); export writes the eval graph."""
 
     def __init__(self, config: ComponentConfig, parts: Parts):
         super().__init__()

@@ -101,6 +101,10 @@ def export_translation(
         diff = float((torch.as_tensor(run(probe)) - expected).abs().max())
     elif check:
         note = (note + "; " if note else "") + "not checked: onnxruntime is not installed"
+    if getattr(method, "test_mode", "eval") == "train":
+        note = (note + "; " if note else "") + ("the eval-mode graph (running statistics, no dropout), a deterministic "
+                                                "model; ganzoo translate/evaluate test as the reference does, with "
+                                                "dropout on and each image's own batch-norm statistics")
     return ExportResult(path, fmt, diff, tuple(probe.shape), dynamic, note)
 
 

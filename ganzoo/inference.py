@@ -10,6 +10,7 @@ is a strong edge the network would translate into an artefact.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -96,6 +97,39 @@ def translate_padded(fn: Callable[[Tensor], Tensor], x: Tensor, stride: int, min
     return crop_padding(y, pads)
 
 
+# --------------------------------------------------------------------------- test-time mode
+
+
+_STOCHASTIC = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.modules.batchnorm._BatchNorm)
+TEST_SEED = 0
+"""Seed of the dropout noise of ``train`` test mode, drawn anew for every image: a translation
+is then the same whatever the batch, the order or the caller's random state."""
+
+
+@contextlib.contextmanager
+def testing(method: nn.Module) -> Iterator[bool]:
+    """The networks in the mode the method's reference tests them in (``Method.test_mode``):
+    eval, or for ``train`` dropout on and batch norm on the test batch's statistics. Batch-norm
+    running statistics are left exactly as they were, and the caller's random generators are
+    untouched. Yields whether each image must be translated alone (the reference's batch of 1)."""
+    was_training = method.training
+    method.eval()
+    alone = getattr(method, "test_mode", "eval") == "train"
+    changed = [m for m in method.modules() if isinstance(m, _STOCHASTIC)] if alone else []
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in changed]
+    for m in changed:
+        m.train()
+    cuda = sorted({p.device for p in method.parameters() if p.device.type == "cuda"}, key=str)
+    try:
+        with torch.random.fork_rng(devices=cuda) if alone else contextlib.nullcontext():
+            yield alone
+    finally:
+        for m, buffers in zip(changed, saved, strict=True):
+            for k, v in buffers.items():
+                getattr(m, k).copy_(v)
+        method.train(was_training)
+
+
 # --------------------------------------------------------------------------- translators
 
 
@@ -108,8 +142,9 @@ class Translator:
     """
 
     def __init__(self, fn: Callable[[Tensor], Tensor], *, stride: int, device: torch.device,
-                 precision: PrecisionName = "auto", in_channels: int = 3, out_channels: int = 3):
-        self.fn, self.stride, self.device = fn, stride, device
+                 precision: PrecisionName = "auto", in_channels: int = 3, out_channels: int = 3,
+                 method: nn.Module | None = None):
+        self.fn, self.stride, self.device, self.method = fn, stride, device, method
         self.min_size = stride
         self.dtype = resolve_precision(precision, device)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -128,7 +163,7 @@ class Translator:
         if direction == "b2a" and len(gens) == 1:
             in_nc, out_nc = out_nc, in_nc
         return cls(lambda x: method.translate(x, direction), stride=method_stride(method), device=device,
-                   precision=precision, in_channels=in_nc, out_channels=out_nc)
+                   precision=precision, in_channels=in_nc, out_channels=out_nc, method=method)
 
     @classmethod
     def from_generator(cls, generator: nn.Module, *, device: torch.device | None = None,
@@ -141,6 +176,18 @@ class Translator:
     @torch.no_grad()
     def __call__(self, x: Tensor) -> Tensor:
         x = x.to(self.device, torch.float32)
+        if self.method is None:
+            return self._translate(x)
+        with testing(self.method) as alone:
+            if not alone:
+                return self._translate(x)
+            outs = []
+            for image in x.split(1):
+                torch.manual_seed(TEST_SEED)
+                outs.append(self._translate(image))
+            return torch.cat(outs)
+
+    def _translate(self, x: Tensor) -> Tensor:
         while True:
             try:
                 with autocast(self.device, self.dtype):

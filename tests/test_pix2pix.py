@@ -209,3 +209,49 @@ def test_engine_refuses_unpaired_data_before_training(ganzoo_registry, tmp_path)
     with pytest.raises(GanzooError, match="trains on aligned pairs, but data 'procedural' is unpaired"):
         Trainer(resolve(recipe, ganzoo_registry), run_dir=tmp_path / "run", show_progress=False).fit()
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_translation_tests_as_the_reference_with_dropout_and_each_images_statistics(ganzoo_registry, tmp_path):
+    """The pix2pix reference tests without --eval: dropout on, batch norm on the statistics of the
+    test image (batch 1). Deterministic all the same, whatever the batch, and without side effects."""
+    from ganzoo.inference import Translator, testing
+
+    recipe = tiny(write_aligned(tmp_path / "d", n=2))
+    recipe["generator"]["num_downs"] = 6  # the reference's dropout sits in the blocks past the fifth
+    method = resolve(recipe, ganzoo_registry).build_method()
+    assert type(method).test_mode == "train"
+    torch.manual_seed(0)
+    for _ in range(3):  # give the running statistics something other than their initial values
+        method.generator_step({"A": torch.rand(2, 3, 64, 64) * 2 - 1, "B": torch.rand(2, 3, 64, 64) * 2 - 1})
+    method.eval()
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    buffers = {k: v.clone() for k, v in method.state_dict().items() if "running" in k}
+    state = torch.get_rng_state()
+    translator = Translator.from_method(method, "a2b")
+    together = translator(x)
+    alone = torch.cat([translator(x[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(together, alone)  # each image alone, fresh noise per image: batch-independent
+    torch.testing.assert_close(translator(x), together)  # and repeatable
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream untouched
+    assert all(torch.equal(v, method.state_dict()[k]) for k, v in buffers.items())  # running stats untouched
+    assert not method.training
+    with torch.no_grad():
+        eval_mode = method.translate(x, "a2b").clamp(-1, 1)
+    assert (together - eval_mode).abs().max() > 1e-3  # not eval mode
+    with testing(method) as alone_flag:
+        dropouts = [m for m in method.modules() if isinstance(m, torch.nn.Dropout)]
+        norms = [m for m in method.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert alone_flag and dropouts and all(m.training for m in dropouts + norms)
+    assert not any(m.training for m in dropouts + norms)
+
+
+def test_cyclegan_tests_in_eval_mode(ganzoo_registry):
+    from ganzoo.inference import Translator
+
+    method = resolve({"method": {"type": "cyclegan"}, "data": {"type": "procedural", "image_size": 16},
+                      "generator": {"type": "resnet_6blocks", "ngf": 4}, "discriminator": {"ndf": 4}},
+                     ganzoo_registry, check_data=False).build_method()
+    assert type(method).test_mode == "eval"
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(Translator.from_method(method, "a2b")(x), method.eval().G_A(x).clamp(-1, 1))

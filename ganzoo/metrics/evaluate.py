@@ -214,6 +214,7 @@ def evaluate(
         "targets": "real images of the target domain from the same items"
                    + (", rounded to 8 bits" if quantize else ""),
         "precision": precision,
+        "test_mode": getattr(method, "test_mode", "eval"),
         "device": str(device),
         "metrics": {name: {**m.protocol(), "config": m.config.model_dump(mode="json")}
                     for name, m in metrics.items() if name in used},

@@ -35,6 +35,9 @@ class Pix2Pix(ganzoo.Method):
     Config = Pix2PixConfig
     requires_paired: ClassVar[bool] = True
     directions: ClassVar[tuple[str, ...]] = ("a2b",)
+    # The reference tests without --eval: dropout on, batch norm on the test image's statistics
+    # (batch 1), the pix2pix paper's protocol.
+    test_mode: ClassVar[str] = "train"
     slots = {
         "generator": ganzoo.Slot(
             "generator", "unet_256", {"norm": "batch", "use_dropout": True},
