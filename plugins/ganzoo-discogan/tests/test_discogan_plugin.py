@@ -171,11 +171,71 @@ def test_generator_objective_follows_the_curriculum(ganzoo_registry):
     late = recipe.generator_step(data)  # update 2: rate 0.5
     assert recipe.updates == 3
     assert set(early) == {"recon_A", "recon_B", "G_AB", "G_BA", "fm_AB", "fm_BA"}
-    raw = recipe.recon_loss(recipe.G_BA(recipe.G_AB(data["A"])), data["A"])
-    torch.testing.assert_close(late["recon_A"], 0.5 * raw)
+    rec_A = recipe.G_BA(recipe.G_AB(data["A"]))
+    torch.testing.assert_close(late["recon_A"], 0.5 * nn.MSELoss()(to_01(rec_A), to_01(data["A"])))
     assert recipe.extra_state() == {"updates": 3}
     recipe.load_extra_state({"updates": 10})
     assert recipe.rate() == 0.5
+
+
+def to_01(x: torch.Tensor) -> torch.Tensor:
+    """ganzoo's [-1, 1] images on the reference's [0, 1] scale (its dataset.py divides by 255)."""
+    return x * 0.5 + 0.5
+
+
+def test_reconstruction_is_the_references_mse_on_0_1_images(ganzoo_registry):
+    recipe = build_recipe(ganzoo_registry, {"gan_curriculum": 0, "default_rate": 0.5})
+    data = batch()
+    losses = recipe.generator_step(data)
+    for domain, there_and_back in (("A", lambda x: recipe.G_BA(recipe.G_AB(x))),
+                                   ("B", lambda x: recipe.G_AB(recipe.G_BA(x)))):
+        real, rec = data[domain], there_and_back(data[domain])
+        # the reference's nn.MSELoss(): the mean over every element (batch, channel and pixel)
+        by_hand = ((to_01(rec) - to_01(real)) ** 2).sum() / real.numel()
+        torch.testing.assert_close(losses[f"recon_{domain}"], 0.5 * by_hand)
+        # a quarter of the MSE on ganzoo's [-1, 1] images, which the rates were not tuned for
+        torch.testing.assert_close(losses[f"recon_{domain}"], 0.5 * 0.25 * ((rec - real) ** 2).mean())
+
+
+@pytest.mark.parametrize("updates, rate", [(0, 0.01), (10, 0.5)])
+def test_generator_objective_is_the_references_formula(ganzoo_registry, updates, rate):
+    """image_translation.py: gen_loss_A_total = (gen_loss_B * 0.1 + fm_loss_B * 0.9) * (1 - rate)
+    + recon_loss_A * rate, and the same for B; the generators step on their sum."""
+    recipe = build_recipe(ganzoo_registry, {"gan_curriculum": 10})
+    recipe.load_extra_state({"updates": updates})
+    data = batch()
+    ours = sum(recipe.generator_step(data).values())
+    A, B = data["A"], data["B"]
+    AB, BA = recipe.G_AB(A), recipe.G_BA(B)
+    ABA, BAB = recipe.G_BA(AB), recipe.G_AB(BA)
+
+    def gan_and_fm(D, real, fake):  # the reference's get_gan_loss (generator part) and get_fm_loss
+        (_, real_feats), (logits, fake_feats) = D.forward_features(real), D.forward_features(fake)
+        prob = torch.sigmoid(logits)  # the reference's D ends in a sigmoid, fed to nn.BCELoss
+        gen = nn.BCELoss()(prob, torch.ones_like(prob))
+        fm = sum(nn.HingeEmbeddingLoss()((r.mean(0) - f.mean(0)) ** 2, torch.ones_like(r[0]))
+                 for r, f in zip(real_feats, fake_feats, strict=True))
+        return gen, fm
+
+    gen_B, fm_B = gan_and_fm(recipe.D_B, B, AB)
+    gen_A, fm_A = gan_and_fm(recipe.D_A, A, BA)
+    recon_A, recon_B = nn.MSELoss()(to_01(ABA), to_01(A)), nn.MSELoss()(to_01(BAB), to_01(B))
+    total_A = (gen_B * 0.1 + fm_B * 0.9) * (1 - rate) + recon_A * rate
+    total_B = (gen_A * 0.1 + fm_A * 0.9) * (1 - rate) + recon_B * rate
+    torch.testing.assert_close(ours, total_A + total_B)
+
+
+def test_gan_and_fm_terms_do_not_scale_with_the_image_range(ganzoo_registry):
+    """Why only the reconstruction term is mapped to [0, 1]: D's probabilities and its
+    batch-normalized features are the same for an input twice as large, the reconstruction
+    distance is not."""
+    recipe = build_recipe(ganzoo_registry)
+    real, fake = batch()["A"], batch()["B"]
+    torch.testing.assert_close(recipe.gan_loss.generator_loss(recipe.D_B, 2 * fake),
+                               recipe.gan_loss.generator_loss(recipe.D_B, fake), rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(recipe.fm_loss(recipe.D_B, 2 * real, 2 * fake), recipe.fm_loss(recipe.D_B, real, fake),
+                               rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(recipe.recon_loss(2 * fake, 2 * real), 4 * recipe.recon_loss(fake, real))
 
 
 def test_fm_loss_with_a_featureless_discriminator_is_a_clear_error(ganzoo_registry):
