@@ -19,7 +19,9 @@ from torch import nn
 
 import ganzoo_discogan
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "discogan_quickstart.toml"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPE = RECIPES / "discogan_quickstart.toml"
+EDGES2SHOES = RECIPES / "discogan_edges2shoes.toml"
 TINY = [
     "-s", "data.image_size=16", "-s", "data.train_size=8", "-s", "data.test_size=4",
     "-s", "generator.ngf=4", "-s", "generator.n_layers=2",
@@ -247,10 +249,67 @@ def test_fm_loss_with_a_featureless_discriminator_is_a_clear_error(ganzoo_regist
     assert "fm_AB" not in recipe.generator_step(batch())
 
 
-def test_quickstart_recipe_validates(ganzoo_cli):
-    result = ganzoo_cli("validate", RECIPE)
+@pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_recipes_validate_or_only_miss_their_data(ganzoo_cli, recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # recipes name their data relative to where ganzoo runs: none here
+    result = ganzoo_cli("validate", recipe)
+    if result.exit_code == 0:
+        assert "discogan (ganzoo-discogan" in result.stdout
+        return
+    errors = result.stderr.strip().splitlines()
+    assert errors and all(f"{recipe}: data: " in line for line in errors), result.stderr
+    assert "ganzoo data download" in result.stderr  # the missing data comes with how to get it
+
+
+def test_quickstart_recipe_needs_no_data(ganzoo_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ganzoo_cli("validate", RECIPE).exit_code == 0
+
+
+def write_edges2shoes_stand_in(root: Path, n: int = 3) -> None:
+    """Files shaped like the pix2pix edges2shoes download: 256x512, dark edges | bright photo,
+    the left half darker towards its left edge (so a flip would show)."""
+    from PIL import Image
+
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            image = Image.new("RGB", (512, 256), (230, 230, 230))
+            image.paste(Image.linear_gradient("L").rotate(90).convert("RGB"), (0, 0))
+            image.save(root / split / f"{i}_AB.jpg")
+
+
+def test_edges2shoes_recipe_has_the_references_data_settings(ganzoo_cli, ganzoo_registry, tmp_path, monkeypatch):
+    tomllib = pytest.importorskip("tomllib")
+    monkeypatch.chdir(tmp_path)
+    recipe = tomllib.loads(EDGES2SHOES.read_text())
+    assert (recipe["train"]["batch_size"], recipe["data"]["root"]) == (64, "data/edges2shoes")
+    write_edges2shoes_stand_in(tmp_path / "data" / "edges2shoes")
+    result = ganzoo_cli("validate", EDGES2SHOES)
     assert result.exit_code == 0, result.stderr
-    assert "discogan (ganzoo-discogan" in result.stdout
+
+    data = ganzoo_registry.get("dataset", recipe["data"]["type"]).build(
+        {k: v for k, v in recipe["data"].items() if k != "type"}, split="train")
+    items = [data[0] for _ in range(8)]
+    A, B = items[0]["A"], items[0]["B"]
+    assert A.shape == B.shape == (3, 64, 64)  # the whole half resized to 64 x 64
+    assert A.mean() < B.mean()  # A is the left half: the edges
+    assert A[..., :8].mean() < A[..., -8:].mean()  # not flipped: the dark side stays on the left
+    assert all(torch.equal(item["A"], A) and torch.equal(item["B"], B) for item in items)  # no random crop or flip
+
+    result = ganzoo_cli("run", EDGES2SHOES, "-s", "train.iterations=1", "-s", "train.batch_size=2",
+                        "-s", "train.eval_items=2", "--out", tmp_path / "run", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "finished at step 1" in result.stdout
+
+
+def test_edges2shoes_recipe_says_where_to_get_its_data(ganzoo_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = ganzoo_cli("validate", EDGES2SHOES)
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "data set root data/edges2shoes does not exist" in message
+    assert "ganzoo data download pix2pix/edges2shoes --root data" in message
 
 
 def test_trains_and_resumes_on_cpu(ganzoo_cli, tmp_path):
