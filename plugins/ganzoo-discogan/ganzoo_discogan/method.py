@@ -11,6 +11,17 @@ with ``rate`` = 0.01 for the first 10 000 updates (a strong GAN signal while the
 are still poor) and 0.5 afterwards. The 0.1 and 0.9 are the weights of the ``gan_loss`` and
 ``fm_loss`` slots, so a recipe can change them; the curriculum lives in this method's config.
 
+Image range. The reference's images are in [0, 1] (``dataset.py`` divides by 255, the generator
+ends in a sigmoid); ganzoo's are in [-1, 1] (tanh). The reconstruction term is a distance in
+pixel space, so it is computed on the images mapped back to [0, 1] (``x * 0.5 + 0.5``): on
+[-1, 1] its MSE would be 4 times the reference's and the rates 0.01 / 0.5 would weigh it like
+about 0.04 / 0.8 do there. The GAN and feature-matching terms need no such mapping: the GAN
+term is a BCE of D's probabilities, whatever D's input, and the matched features come after
+batch norm, which removes the scale of the input (doubling D's input leaves both terms
+unchanged, tested). What remains of the range is the shift: D's first conv, which has no bias,
+sees ``2x - 1``, so its weights take up the factor 2 and the -1 becomes a per-channel offset
+tied to them, a slightly different parameterization of D rather than a factor on any loss.
+
 The reference alternates updates: of every ``update_interval`` (3) iterations, the first steps
 the discriminators and the others the generators, each on a fresh batch. Here one ganzoo
 iteration is those ``update_interval`` updates on one batch: a D step, then
@@ -97,7 +108,9 @@ class DiscoGAN(ganzoo.Method):
             help="Feature matching on D's intermediate features (0.9 of the generators' GAN part). 0 disables.",
         ),
         "recon_loss": ganzoo.Slot(
-            "loss", "mse", help="A->B->A and B->A->B reconstruction (MSE, as the reference), scaled by the rate."
+            "loss", "mse",
+            help="A->B->A and B->A->B reconstruction (MSE, as the reference), on images mapped to the reference's "
+            "[0, 1], scaled by the rate.",
         ),
     }
 
@@ -157,8 +170,8 @@ class DiscoGAN(ganzoo.Method):
                          "real_B": real_B, "fake_A": fake_A, "rec_B": rec_B}
         adv = 1.0 - rate
         losses = {
-            "recon_A": rate * self.recon_loss(rec_A, real_A),
-            "recon_B": rate * self.recon_loss(rec_B, real_B),
+            "recon_A": rate * self.recon_loss(_unit(rec_A), _unit(real_A)),
+            "recon_B": rate * self.recon_loss(_unit(rec_B), _unit(real_B)),
         }
         if self.gan_loss.enabled:
             losses["G_AB"] = adv * self.gan_loss.generator_loss(self.D_B, fake_B)
@@ -183,6 +196,11 @@ class DiscoGAN(ganzoo.Method):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.updates = int(state.get("updates", 0))
+
+
+def _unit(x: Tensor) -> Tensor:
+    """An image in ganzoo's [-1, 1] on the reference's [0, 1] scale."""
+    return x * 0.5 + 0.5
 
 
 def _unit_weight(loss: ganzoo.Loss) -> ganzoo.Loss:

@@ -19,7 +19,9 @@ from torch import nn
 
 import ganzoo_discogan
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "discogan_quickstart.toml"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPE = RECIPES / "discogan_quickstart.toml"
+EDGES2SHOES = RECIPES / "discogan_edges2shoes.toml"
 TINY = [
     "-s", "data.image_size=16", "-s", "data.train_size=8", "-s", "data.test_size=4",
     "-s", "generator.ngf=4", "-s", "generator.n_layers=2",
@@ -171,11 +173,71 @@ def test_generator_objective_follows_the_curriculum(ganzoo_registry):
     late = recipe.generator_step(data)  # update 2: rate 0.5
     assert recipe.updates == 3
     assert set(early) == {"recon_A", "recon_B", "G_AB", "G_BA", "fm_AB", "fm_BA"}
-    raw = recipe.recon_loss(recipe.G_BA(recipe.G_AB(data["A"])), data["A"])
-    torch.testing.assert_close(late["recon_A"], 0.5 * raw)
+    rec_A = recipe.G_BA(recipe.G_AB(data["A"]))
+    torch.testing.assert_close(late["recon_A"], 0.5 * nn.MSELoss()(to_01(rec_A), to_01(data["A"])))
     assert recipe.extra_state() == {"updates": 3}
     recipe.load_extra_state({"updates": 10})
     assert recipe.rate() == 0.5
+
+
+def to_01(x: torch.Tensor) -> torch.Tensor:
+    """ganzoo's [-1, 1] images on the reference's [0, 1] scale (its dataset.py divides by 255)."""
+    return x * 0.5 + 0.5
+
+
+def test_reconstruction_is_the_references_mse_on_0_1_images(ganzoo_registry):
+    recipe = build_recipe(ganzoo_registry, {"gan_curriculum": 0, "default_rate": 0.5})
+    data = batch()
+    losses = recipe.generator_step(data)
+    for domain, there_and_back in (("A", lambda x: recipe.G_BA(recipe.G_AB(x))),
+                                   ("B", lambda x: recipe.G_AB(recipe.G_BA(x)))):
+        real, rec = data[domain], there_and_back(data[domain])
+        # the reference's nn.MSELoss(): the mean over every element (batch, channel and pixel)
+        by_hand = ((to_01(rec) - to_01(real)) ** 2).sum() / real.numel()
+        torch.testing.assert_close(losses[f"recon_{domain}"], 0.5 * by_hand)
+        # a quarter of the MSE on ganzoo's [-1, 1] images, which the rates were not tuned for
+        torch.testing.assert_close(losses[f"recon_{domain}"], 0.5 * 0.25 * ((rec - real) ** 2).mean())
+
+
+@pytest.mark.parametrize("updates, rate", [(0, 0.01), (10, 0.5)])
+def test_generator_objective_is_the_references_formula(ganzoo_registry, updates, rate):
+    """image_translation.py: gen_loss_A_total = (gen_loss_B * 0.1 + fm_loss_B * 0.9) * (1 - rate)
+    + recon_loss_A * rate, and the same for B; the generators step on their sum."""
+    recipe = build_recipe(ganzoo_registry, {"gan_curriculum": 10})
+    recipe.load_extra_state({"updates": updates})
+    data = batch()
+    ours = sum(recipe.generator_step(data).values())
+    A, B = data["A"], data["B"]
+    AB, BA = recipe.G_AB(A), recipe.G_BA(B)
+    ABA, BAB = recipe.G_BA(AB), recipe.G_AB(BA)
+
+    def gan_and_fm(D, real, fake):  # the reference's get_gan_loss (generator part) and get_fm_loss
+        (_, real_feats), (logits, fake_feats) = D.forward_features(real), D.forward_features(fake)
+        prob = torch.sigmoid(logits)  # the reference's D ends in a sigmoid, fed to nn.BCELoss
+        gen = nn.BCELoss()(prob, torch.ones_like(prob))
+        fm = sum(nn.HingeEmbeddingLoss()((r.mean(0) - f.mean(0)) ** 2, torch.ones_like(r[0]))
+                 for r, f in zip(real_feats, fake_feats, strict=True))
+        return gen, fm
+
+    gen_B, fm_B = gan_and_fm(recipe.D_B, B, AB)
+    gen_A, fm_A = gan_and_fm(recipe.D_A, A, BA)
+    recon_A, recon_B = nn.MSELoss()(to_01(ABA), to_01(A)), nn.MSELoss()(to_01(BAB), to_01(B))
+    total_A = (gen_B * 0.1 + fm_B * 0.9) * (1 - rate) + recon_A * rate
+    total_B = (gen_A * 0.1 + fm_A * 0.9) * (1 - rate) + recon_B * rate
+    torch.testing.assert_close(ours, total_A + total_B)
+
+
+def test_gan_and_fm_terms_do_not_scale_with_the_image_range(ganzoo_registry):
+    """Why only the reconstruction term is mapped to [0, 1]: D's probabilities and its
+    batch-normalized features are the same for an input twice as large, the reconstruction
+    distance is not."""
+    recipe = build_recipe(ganzoo_registry)
+    real, fake = batch()["A"], batch()["B"]
+    torch.testing.assert_close(recipe.gan_loss.generator_loss(recipe.D_B, 2 * fake),
+                               recipe.gan_loss.generator_loss(recipe.D_B, fake), rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(recipe.fm_loss(recipe.D_B, 2 * real, 2 * fake), recipe.fm_loss(recipe.D_B, real, fake),
+                               rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(recipe.recon_loss(2 * fake, 2 * real), 4 * recipe.recon_loss(fake, real))
 
 
 def test_fm_loss_with_a_featureless_discriminator_is_a_clear_error(ganzoo_registry):
@@ -187,10 +249,67 @@ def test_fm_loss_with_a_featureless_discriminator_is_a_clear_error(ganzoo_regist
     assert "fm_AB" not in recipe.generator_step(batch())
 
 
-def test_quickstart_recipe_validates(ganzoo_cli):
-    result = ganzoo_cli("validate", RECIPE)
+@pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_recipes_validate_or_only_miss_their_data(ganzoo_cli, recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # recipes name their data relative to where ganzoo runs: none here
+    result = ganzoo_cli("validate", recipe)
+    if result.exit_code == 0:
+        assert "discogan (ganzoo-discogan" in result.stdout
+        return
+    errors = result.stderr.strip().splitlines()
+    assert errors and all(f"{recipe}: data: " in line for line in errors), result.stderr
+    assert "ganzoo data download" in result.stderr  # the missing data comes with how to get it
+
+
+def test_quickstart_recipe_needs_no_data(ganzoo_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ganzoo_cli("validate", RECIPE).exit_code == 0
+
+
+def write_edges2shoes_stand_in(root: Path, n: int = 3) -> None:
+    """Files shaped like the pix2pix edges2shoes download: 256x512, dark edges | bright photo,
+    the left half darker towards its left edge (so a flip would show)."""
+    from PIL import Image
+
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            image = Image.new("RGB", (512, 256), (230, 230, 230))
+            image.paste(Image.linear_gradient("L").rotate(90).convert("RGB"), (0, 0))
+            image.save(root / split / f"{i}_AB.jpg")
+
+
+def test_edges2shoes_recipe_has_the_references_data_settings(ganzoo_cli, ganzoo_registry, tmp_path, monkeypatch):
+    tomllib = pytest.importorskip("tomllib")
+    monkeypatch.chdir(tmp_path)
+    recipe = tomllib.loads(EDGES2SHOES.read_text())
+    assert (recipe["train"]["batch_size"], recipe["data"]["root"]) == (64, "data/edges2shoes")
+    write_edges2shoes_stand_in(tmp_path / "data" / "edges2shoes")
+    result = ganzoo_cli("validate", EDGES2SHOES)
     assert result.exit_code == 0, result.stderr
-    assert "discogan (ganzoo-discogan" in result.stdout
+
+    data = ganzoo_registry.get("dataset", recipe["data"]["type"]).build(
+        {k: v for k, v in recipe["data"].items() if k != "type"}, split="train")
+    items = [data[0] for _ in range(8)]
+    A, B = items[0]["A"], items[0]["B"]
+    assert A.shape == B.shape == (3, 64, 64)  # the whole half resized to 64 x 64
+    assert A.mean() < B.mean()  # A is the left half: the edges
+    assert A[..., :8].mean() < A[..., -8:].mean()  # not flipped: the dark side stays on the left
+    assert all(torch.equal(item["A"], A) and torch.equal(item["B"], B) for item in items)  # no random crop or flip
+
+    result = ganzoo_cli("run", EDGES2SHOES, "-s", "train.iterations=1", "-s", "train.batch_size=2",
+                        "-s", "train.eval_items=2", "--out", tmp_path / "run", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "finished at step 1" in result.stdout
+
+
+def test_edges2shoes_recipe_says_where_to_get_its_data(ganzoo_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = ganzoo_cli("validate", EDGES2SHOES)
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "data set root data/edges2shoes does not exist" in message
+    assert "ganzoo data download pix2pix/edges2shoes --root data" in message
 
 
 def test_trains_and_resumes_on_cpu(ganzoo_cli, tmp_path):
