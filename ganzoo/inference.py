@@ -142,7 +142,7 @@ class Translator:
     """
 
     def __init__(self, fn: Callable[[Tensor], Tensor], *, stride: int, device: torch.device,
-                 precision: PrecisionName = "auto", in_channels: int = 3, out_channels: int = 3,
+                 precision: PrecisionName = "fp32", in_channels: int = 3, out_channels: int = 3,
                  method: nn.Module | None = None):
         self.fn, self.stride, self.device, self.method = fn, stride, device, method
         self.min_size = stride
@@ -151,7 +151,7 @@ class Translator:
 
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
-                    precision: PrecisionName = "auto") -> Translator:
+                    precision: PrecisionName = "fp32") -> Translator:
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
         device = device or _module_device(method)
@@ -167,7 +167,7 @@ class Translator:
 
     @classmethod
     def from_generator(cls, generator: nn.Module, *, device: torch.device | None = None,
-                       precision: PrecisionName = "auto") -> Translator:
+                       precision: PrecisionName = "fp32") -> Translator:
         device = device or _module_device(generator)
         cfg = getattr(generator, "config", None)
         return cls(generator, stride=stride_of(generator), device=device, precision=precision,

@@ -142,3 +142,16 @@ def test_cli_translate_errors_are_messages(run_dir, tmp_path, ganzoo_cli):
     assert result.exit_code == 2 and "no checkpoint found" in result.output
     result = ganzoo_cli("translate", run_dir, tmp_path / "x.png", "--out", tmp_path / "o", "--precision", "fp8")
     assert result.exit_code == 2 and "--precision" in result.output
+
+
+def test_translate_defaults_to_fp32(ganzoo_cli):
+    """Lower precisions move outputs by a few levels; they are a choice, not the default."""
+    import inspect
+
+    from ganzoo.cli.translate import translate as command
+    from ganzoo.inference import Translator
+
+    assert inspect.signature(command).parameters["precision"].default == "fp32"
+    assert inspect.signature(Translator).parameters["precision"].default == "fp32"
+    translator = Translator(lambda x: x, stride=1, device=torch.device("cpu"))
+    assert translator.dtype is None

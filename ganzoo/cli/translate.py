@@ -21,7 +21,8 @@ def translate(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder; file names mirror the inputs.")],
     direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
     precision: Annotated[str, typer.Option(
-        help="auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16.")] = "auto",
+        help="fp32 (default: the model's own numbers), or bf16, fp16, auto (bf16/fp16 autocast on CUDA, fp32 on "
+             "CPU): faster on GPUs, outputs a few levels apart (docs/evaluation.md).")] = "fp32",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1,
                                             help="Images per batch (same-size images are batched).")] = 4,

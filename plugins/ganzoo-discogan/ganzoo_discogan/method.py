@@ -92,6 +92,9 @@ class DiscoGAN(ganzoo.Method):
     """
 
     Config = DiscoGANConfig
+    # The reference never calls eval(): its generators test on batch-norm statistics of the test
+    # batch. Here each image's own (batch 1), so a translation does not depend on its batch.
+    test_mode = "train"
     slots = {
         "generator": ganzoo.Slot("generator", "discogan_encdec", help="Both G_AB (A->B) and G_BA (B->A)."),
         "discriminator": ganzoo.Slot(

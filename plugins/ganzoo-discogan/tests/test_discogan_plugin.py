@@ -325,3 +325,8 @@ def test_trains_and_resumes_on_cpu(ganzoo_cli, tmp_path):
     result = ganzoo_cli("resume", run_dir, "--no-progress")
     assert result.exit_code == 0, result.stderr
     assert "finished at step 3" in result.stdout
+
+
+def test_tests_in_train_mode_as_the_reference_which_never_calls_eval(ganzoo_registry):
+    method = build_recipe(ganzoo_registry)
+    assert type(method).test_mode == "train"
