@@ -477,7 +477,7 @@ def test_vgg_weights_of_another_network_are_a_clear_error(tmp_path):
 # --------------------------------------------------------------------------- recipe files
 
 
-@pytest.mark.parametrize("name", ["unit_monet.toml", "unit_quickstart.toml"])
+@pytest.mark.parametrize("name", ["unit_monet.toml", "unit_gta2city.toml", "unit_quickstart.toml"])
 def test_recipe_files_name_existing_components(registry, name):
     doc = tomllib.loads((ROOT / "recipes" / name).read_text())
     recipe_table = dict(doc["method"])
@@ -502,6 +502,20 @@ def test_monet_recipe_is_the_reference_setup():
     assert doc["train"]["iterations"] == 1_000_000 and doc["train"]["batch_size"] == 1
     assert doc["data"]["root"] == "data/monet2photo"
     assert doc["data"]["load_size"] == doc["data"]["crop_size"] == 256
+    assert doc["data"]["preprocess"] == "scale_shortside_and_crop"  # new_size: the shorter side
+
+
+def test_gta2city_recipe_is_the_reference_config():
+    """configs/unit_gta2city_folder.yaml: the settings of the other configs, but vgg_w 1, and
+    frames of 1914x1052 / 2048x1024 resized on their shorter side (new_size 256), crop 256."""
+    doc = tomllib.loads((ROOT / "recipes" / "unit_gta2city.toml").read_text())
+    monet = tomllib.loads((ROOT / "recipes" / "unit_monet.toml").read_text())
+    assert doc["method"] == {**monet["method"], "vgg_w": 1.0}
+    for table in ("train", "generator", "discriminator", "gan_loss"):
+        assert doc[table] == monet[table]
+    assert doc["data"] == {**monet["data"], "root": "data/gta2city"}
+    assert (doc["data"]["preprocess"], doc["data"]["load_size"], doc["data"]["crop_size"]) == (
+        "scale_shortside_and_crop", 256, 256)
 
 
 def test_quickstart_recipe_trains_on_its_data(registry):

@@ -74,7 +74,7 @@ class UNITConfig(ganzoo.MethodConfig):
     vgg_w: float = Field(
         0.0, ge=0,
         description="Weight of the domain-invariant perceptual loss on VGG16 relu5_3; 0 = off. The reference "
-        "configs use 1 for gta2city and 0 for edges2shoes, edges2handbags and "
+        "configs use 1 for gta2city (recipes/unit_gta2city.toml) and 0 for edges2shoes, edges2handbags and "
         "summer2winter.",
     )
     vgg_weights: Path | None = Field(
