@@ -22,7 +22,7 @@ from ganzoo.data.procedural import (
     ProceduralDataset,
     hsv_to_rgb,
 )
-from ganzoo.data.transforms import build_transform
+from ganzoo.data.transforms import ScaleShortSide, ScaleWidth, build_transform, to_tensor
 from ganzoo.errors import DataError
 
 # --------------------------------------------------------------------------- procedural
@@ -247,6 +247,8 @@ def test_folder_grayscale_channels(root):
         ("crop", (16, 16)),  # 17x23 and smaller images are upscaled so the crop fits
         ("scale_width_and_crop", (16, 16)),
         ("scale_width", (24, 18)),  # the 17x23 image scaled to width 18 (height, width here)
+        ("scale_shortside_and_crop", (16, 16)),
+        ("scale_shortside", (24, 18)),  # 17x23: the shorter side (the width) to 18, 23 x 18/17 = 24.4 -> 24
         ("none", (24, 16)),  # 17x23 rounded to multiples of 4
     ],
 )
@@ -285,6 +287,30 @@ def test_train_crops_vary_test_crops_do_not():
     assert len({test(img).sum().item() for _ in range(5)}) == 1
     with pytest.raises(ValueError, match="unknown preprocess"):
         build_transform("zoom", 40, 16)
+
+
+def test_scale_shortside_keeps_the_aspect_ratio_then_crops():
+    """UNIT's new_size: the shorter side to load_size, the longer one truncated as torchvision's
+    Resize(int), bilinear; scale_width_and_crop would squash a wide GTA frame to a square."""
+    assert ScaleShortSide(256)(Image.new("RGB", (1914, 1052))).size == (465, 256)
+    assert ScaleShortSide(256)(Image.new("RGB", (1052, 1914))).size == (256, 465)
+    assert ScaleWidth(256, 256)(Image.new("RGB", (1914, 1052))).size == (256, 256)
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (26, 48, 3), dtype=np.uint8))  # 48x26
+    resized = to_tensor(img.resize((29, 16), Image.Resampling.BILINEAR))  # 48 x 16/26 = 29.5 -> 29
+    assert ScaleShortSide(16)(img).size == (29, 16)
+    # Training: a random 12x12 window of the 29x16 image (not of a squashed one), no flip here.
+    train = build_transform("scale_shortside_and_crop", 16, 12, train=True, flip=False)
+    torch.manual_seed(0)
+    for _ in range(5):
+        crop = train(img)
+        assert crop.shape == (3, 12, 12)
+        assert any(torch.equal(crop, resized[:, t:t + 12, x:x + 12]) for t in range(5) for x in range(18))
+    # Test: load_size = crop_size, still keeping the aspect ratio (22x12), centre crop.
+    test = build_transform("scale_shortside_and_crop", 16, 12, train=False)
+    torch.testing.assert_close(test(img), to_tensor(img.resize((22, 12), Image.Resampling.BILINEAR))[:, :, 5:17])
+    # Without the crop the whole image comes back, at the scaled size.
+    assert build_transform("scale_shortside", 16, 12, train=True)(img).shape == (3, 16, 29)
+    assert build_transform("scale_shortside", 16, 12, train=False)(img).shape == (3, 12, 22)
 
 
 def test_bad_images_are_skipped_with_one_warning(root):
@@ -353,6 +379,9 @@ def test_folder_config_validation(root):
     with pytest.raises(ValidationError, match="crop_size 300 is larger than load_size 286"):
         UnpairedFolderConfig(root=root, crop_size=300)
     UnpairedFolderConfig(root=root, crop_size=300, preprocess="crop")
+    with pytest.raises(ValidationError, match="crop_size 300 is larger than load_size 256"):
+        UnpairedFolderConfig(root=root, load_size=256, crop_size=300, preprocess="scale_shortside_and_crop")
+    UnpairedFolderConfig(root=root, load_size=256, crop_size=300, preprocess="scale_shortside")
     with pytest.raises(ValidationError):
         UnpairedFolderConfig(root=root, input_nc=2)
     with pytest.raises(ValidationError):

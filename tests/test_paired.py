@@ -22,7 +22,7 @@ from ganzoo.data.paired import (
     PairedTransform,
     match_pairs,
 )
-from ganzoo.data.transforms import ImageTooSmallError
+from ganzoo.data.transforms import ImageTooSmallError, ScaleShortSide, build_transform, to_tensor
 from ganzoo.data.two_folders import TwoFoldersConfig, TwoFoldersDataset
 from ganzoo.errors import DataError
 
@@ -266,6 +266,23 @@ def test_paired_transform_center_crop_when_not_training():
     a, b = t(img, img)
     a2, _ = t(img, img)
     assert torch.equal(a, a2) and torch.equal(a, b)
+
+
+def test_paired_transform_scale_shortside_is_build_transforms():
+    """The same semantics as the unpaired transform: the shorter side to load_size keeping the
+    aspect ratio (48x26 -> 29x16), then one crop window for A and B."""
+    a_img, b_img = noise(48, 26, 4), noise(48, 26, 5)
+    test = PairedTransform("scale_shortside_and_crop", 16, 12, train=False)
+    a, b = test(a_img, b_img)
+    single = build_transform("scale_shortside_and_crop", 16, 12, train=False)
+    assert torch.equal(a, single(a_img)) and torch.equal(b, single(b_img))
+    a, b = PairedTransform("scale_shortside_and_crop", 16, 12, flip=False)(a_img, b_img)
+    full_a, full_b = (to_tensor(ScaleShortSide(16)(img)) for img in (a_img, b_img))
+    assert a.shape == (3, 12, 12) and full_a.shape == (3, 16, 29)
+    windows = [(t, x) for t in range(5) for x in range(18) if torch.equal(a, full_a[:, t:t + 12, x:x + 12])]
+    assert windows and any(torch.equal(b, full_b[:, t:t + 12, x:x + 12]) for t, x in windows)
+    a, b = PairedTransform("scale_shortside", 16, 12)(a_img, b_img)
+    assert a.shape == b.shape == (3, 16, 29)
 
 
 def test_registered_and_resolvable(ganzoo_registry, tmp_path):

@@ -23,7 +23,7 @@ from ganzoo_unit import (
     UNITGeneratorConfig,
     unit_kl,
 )
-from ganzoo_unit.losses import VGG16_CACHE_FILE
+from ganzoo_unit.losses import VGG16_CACHE_FILE, VGGPerceptualLoss, caffe_input, torchvision_input
 from safetensors.torch import load_model, save_model
 
 import ganzoo
@@ -371,16 +371,34 @@ def test_vgg_without_weights_is_a_clear_error(registry, tmp_path, monkeypatch):
         make_recipe(registry, vgg_w=1.0, vgg_weights=str(missing))
 
 
+def vgg16_state(layout: str = "torchvision", pick: bool = False) -> dict[str, torch.Tensor]:
+    """A VGG16 state dict up to conv5_3 in torchvision's key layout (``features.N.weight``, with a
+    pool after conv4_3 at index 23) or the reference's (``conv1_1.weight`` ...). Random He
+    weights; with ``pick``, weights a hand computation can follow: every conv passes only its
+    input channel 0 on to its channel 0 (centre tap, random positive gain), the other channels
+    are random constants (biases), and conv1_1 picks input channel 0 with a bias that cancels the
+    mean its convention subtracts (B - 103.939 for the reference's, (R - 0.485) / 0.229 for torchvision's)."""
+    state: dict[str, torch.Tensor] = {}
+    index, cin = 0, 3
+    for block, convs in enumerate([(64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)]):
+        for j, c in enumerate(convs):
+            if pick:
+                weight, bias = torch.zeros(c, cin, 3, 3), torch.rand(c) - 0.5
+                weight[0, 0, 1, 1] = 0.5 + torch.rand(())
+                bias[0] = 0.0
+                if index == 0:
+                    bias[0] = weight[0, 0, 1, 1] * (103.939 if layout == "reference" else 0.485 / 0.229)
+            else:
+                weight, bias = torch.randn(c, cin, 3, 3) * (2 / (cin * 9)) ** 0.5, torch.zeros(c)
+            key = f"conv{block + 1}_{j + 1}" if layout == "reference" else f"features.{index}"
+            state[f"{key}.weight"], state[f"{key}.bias"] = weight, bias
+            index, cin = index + 2, c
+        index += 1  # torchvision's max pool
+    return state
+
+
 def test_vgg_loss_from_a_local_file(registry, tmp_path):
-    channels = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-    state, index, cin = {}, 0, 3
-    for c in channels:
-        if c == "M":
-            index += 1
-            continue
-        state[f"features.{index}.weight"] = torch.randn(c, cin, 3, 3) * (2 / (cin * 9)) ** 0.5
-        state[f"features.{index}.bias"] = torch.zeros(c)
-        index, cin = index + 2, c
+    state = vgg16_state()
     path = tmp_path / "vgg16.pth"
     torch.save(state, path)
     recipe = make_recipe(registry, vgg_w=1.0, vgg_weights=str(path))
@@ -393,10 +411,73 @@ def test_vgg_loss_from_a_local_file(registry, tmp_path):
     assert not any(p is b for p in recipe.parameters() for b in recipe.vgg.buffers())
 
 
+def save_vgg(tmp_path: Path, state: dict[str, torch.Tensor]) -> VGGPerceptualLoss:
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    return VGGPerceptualLoss(path)
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "reference"])
+def test_vgg_features_are_relu5_3_at_one_eighth_like_the_reference(tmp_path, layout):
+    """The reference's Vgg16 has no pool after conv4_3: 512 channels at H/8 (torchvision's
+    features[:30] would give 4x4 here)."""
+    vgg = save_vgg(tmp_path, vgg16_state(layout))
+    assert vgg.features(torch.rand(1, 3, 64, 64) * 2 - 1).shape == (1, 512, 8, 8)
+    assert vgg.features(torch.rand(1, 3, 48, 64) * 2 - 1).shape == (1, 512, 6, 8)
+    assert vgg(torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16)).ndim == 0  # 2x2 features: the smallest
+    with pytest.raises(ganzoo.GanzooError, match="at least 16 px"):
+        vgg(torch.zeros(1, 3, 15, 16), torch.zeros(1, 3, 15, 16))
+
+
+def test_vgg_input_conventions_on_a_known_pixel(tmp_path):
+    pixel = torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1)  # RGB in [-1, 1]: red 255, green 127.5, blue 0
+    # The reference's vgg_preprocess: BGR, 0..255, minus the Caffe mean (103.939, 116.779, 123.680).
+    caffe = torch.tensor([0 - 103.939, 127.5 - 116.779, 255 - 123.680])
+    torch.testing.assert_close(caffe_input(pixel).flatten(), caffe)
+    # torchvision's weights: RGB in [0, 1], ImageNet mean and std.
+    tv = torch.tensor([(1 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0 - 0.406) / 0.225])
+    torch.testing.assert_close(torchvision_input(pixel).flatten(), tv)
+    # The weights choose: the reference's file gets the reference's input, torchvision's its own.
+    assert save_vgg(tmp_path, vgg16_state("reference")).convention == "caffe"
+    vgg = save_vgg(tmp_path, vgg16_state("torchvision"))
+    assert vgg.convention == "torchvision"
+    torch.testing.assert_close(vgg.preprocess(pixel).flatten(), tv)
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "reference"])
+def test_vgg_loss_is_the_reference_formula_by_hand(tmp_path, layout):
+    """Weights that carry one input channel (B for the Caffe convention, R for torchvision's)
+    through all 13 convs: relu5_3 channel 0 is gain x 8x8 max pool of that channel, the other 511
+    are constant, so instance norm zeroes them; the loss is the MSE over all 512 channels."""
+    state = vgg16_state(layout, pick=True)
+    vgg = save_vgg(tmp_path, state)
+    image, target = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    gain = torch.stack([w[0, 0, 1, 1] for k, w in state.items() if k.endswith("weight")]).prod()
+
+    def by_hand(x: torch.Tensor) -> torch.Tensor:
+        channel = (x[:, 2:3] + 1) * 127.5 if layout == "reference" else (x[:, 0:1] + 1) / 2 / 0.229
+        f = F.max_pool2d(channel, 8) * gain  # three 2x2 pools: H/8
+        mean = f.mean(dim=(2, 3), keepdim=True)
+        var = ((f - mean) ** 2).mean(dim=(2, 3), keepdim=True)
+        return (f - mean) / torch.sqrt(var + 1e-5)
+
+    expected = ((by_hand(image) - by_hand(target)) ** 2).sum() / (2 * 512 * 4 * 4)
+    torch.testing.assert_close(vgg(image, target), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_vgg_weights_of_another_network_are_a_clear_error(tmp_path):
+    with pytest.raises(ganzoo.GanzooError, match="not a VGG16 state dict"):
+        save_vgg(tmp_path, {"conv.weight": torch.zeros(1)})
+    state = vgg16_state()
+    state["features.21.weight"] = torch.zeros(256, 512, 3, 3)
+    with pytest.raises(ganzoo.GanzooError, match="conv4_3"):
+        save_vgg(tmp_path, state)
+
+
 # --------------------------------------------------------------------------- recipe files
 
 
-@pytest.mark.parametrize("name", ["unit_monet.toml", "unit_quickstart.toml"])
+@pytest.mark.parametrize("name", ["unit_monet.toml", "unit_gta2city.toml", "unit_quickstart.toml"])
 def test_recipe_files_name_existing_components(registry, name):
     doc = tomllib.loads((ROOT / "recipes" / name).read_text())
     recipe_table = dict(doc["method"])
@@ -421,6 +502,20 @@ def test_monet_recipe_is_the_reference_setup():
     assert doc["train"]["iterations"] == 1_000_000 and doc["train"]["batch_size"] == 1
     assert doc["data"]["root"] == "data/monet2photo"
     assert doc["data"]["load_size"] == doc["data"]["crop_size"] == 256
+    assert doc["data"]["preprocess"] == "scale_shortside_and_crop"  # new_size: the shorter side
+
+
+def test_gta2city_recipe_is_the_reference_config():
+    """configs/unit_gta2city_folder.yaml: the settings of the other configs, but vgg_w 1, and
+    frames of 1914x1052 / 2048x1024 resized on their shorter side (new_size 256), crop 256."""
+    doc = tomllib.loads((ROOT / "recipes" / "unit_gta2city.toml").read_text())
+    monet = tomllib.loads((ROOT / "recipes" / "unit_monet.toml").read_text())
+    assert doc["method"] == {**monet["method"], "vgg_w": 1.0}
+    for table in ("train", "generator", "discriminator", "gan_loss"):
+        assert doc[table] == monet[table]
+    assert doc["data"] == {**monet["data"], "root": "data/gta2city"}
+    assert (doc["data"]["preprocess"], doc["data"]["load_size"], doc["data"]["crop_size"]) == (
+        "scale_shortside_and_crop", 256, 256)
 
 
 def test_quickstart_recipe_trains_on_its_data(registry):

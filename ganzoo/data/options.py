@@ -25,6 +25,8 @@ class ImageOptions(DatasetConfig):
         description=(
             "resize_and_crop: resize to load_size squared, crop crop_size; crop: crop only; "
             "scale_width: scale width to load_size; scale_width_and_crop: that, then crop; "
+            "scale_shortside: scale the shorter side to load_size, keeping the aspect ratio (UNIT's new_size); "
+            "scale_shortside_and_crop: that, then crop; "
             "none: keep the size, rounded to a multiple of 4."
         ),
     )
@@ -44,7 +46,7 @@ class ImageOptions(DatasetConfig):
 
     @model_validator(mode="after")
     def _crop_fits(self) -> ImageOptions:
-        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
+        if self.preprocess.endswith("_and_crop") and self.crop_size > self.load_size:
             raise ValueError(
                 f"crop_size {self.crop_size} is larger than load_size {self.load_size} "
                 f"(with preprocess '{self.preprocess}' the crop is taken from the load_size image)"

@@ -30,8 +30,8 @@ from ganzoo.data.transforms import (
     EnsureMinSize,
     ImageTooSmallError,
     MakeMultiple,
-    ScaleWidth,
     eval_load_size,
+    scale_step,
     to_tensor,
 )
 from ganzoo.errors import DataError
@@ -66,15 +66,13 @@ class PairedTransform:
         self.train, self.flip = train, flip
         self.crop = preprocess.endswith("crop")
         self.ensure = EnsureMinSize(crop_size, small_images)
-        self.scale_width = ScaleWidth(load_size, crop_size if self.crop else 0)
+        self.scale = scale_step(preprocess, load_size, crop_size)
 
     def _resize(self, img: Image.Image) -> Image.Image:
         if self.preprocess == "resize_and_crop":
             size = (self.load_size, self.load_size)
             return img if img.size == size else img.resize(size, _BICUBIC)
-        if self.preprocess.startswith("scale_width"):
-            return self.scale_width(img)
-        return img
+        return img if self.scale is None else self.scale(img)
 
     def crop_box(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
         """(left, top, right, bottom) of the crop in an image of ``size`` (w, h): random when

@@ -18,8 +18,14 @@ from torchvision.transforms import v2
 
 from ganzoo.errors import DataError
 
-Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
-PREPROCESS_CHOICES: tuple[str, ...] = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+Preprocess = Literal[
+    "resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "scale_shortside", "scale_shortside_and_crop",
+    "none",
+]
+PREPROCESS_CHOICES: tuple[str, ...] = (
+    "resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "scale_shortside", "scale_shortside_and_crop",
+    "none",
+)
 
 _BICUBIC = v2.InterpolationMode.BICUBIC
 
@@ -41,6 +47,34 @@ class ScaleWidth:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(width={self.width}, min_height={self.min_height})"
+
+
+class ScaleShortSide:
+    """Resize so the shorter side is ``size``, keeping the aspect ratio: what UNIT and MUNIT's
+    ``transforms.Resize(new_size)`` does. As there, the longer side is truncated
+    (``int(size * long / short)``) and the filter is bilinear."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        if min(w, h) == self.size:
+            return img
+        new = (self.size, int(self.size * h / w)) if w <= h else (int(self.size * w / h), self.size)
+        return img.resize(new, Image.Resampling.BILINEAR)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size})"
+
+
+def scale_step(preprocess: str, load_size: int, crop_size: int) -> Callable[[Image.Image], Image.Image] | None:
+    """The resize a preprocess mode applies before any crop (``None``: no resize)."""
+    if preprocess.startswith("scale_width"):
+        return ScaleWidth(load_size, crop_size if preprocess.endswith("crop") else 0)
+    if preprocess.startswith("scale_shortside"):
+        return ScaleShortSide(load_size)
+    return None
 
 
 class ImageTooSmallError(DataError):
@@ -114,7 +148,9 @@ def build_transform(
 
     ``preprocess`` is one of :data:`PREPROCESS_CHOICES`: ``resize_and_crop`` resizes to
     ``load_size`` squared then crops ``crop_size``; ``scale_width`` scales the width to
-    ``load_size``; ``crop`` only crops; ``none`` only rounds sides to multiples of 4. Crops are
+    ``load_size``; ``scale_shortside`` scales the shorter side to ``load_size``, keeping the
+    aspect ratio (UNIT/MUNIT's ``new_size``); ``crop`` only crops; ``none`` only rounds sides to
+    multiples of 4; ``..._and_crop`` crops ``crop_size`` after the resize. Crops are
     random and images flipped horizontally (if ``flip``) when ``train``; otherwise ``load_size`` is
     ``crop_size`` (:func:`eval_load_size`), crops are centred and nothing is flipped.
     ``small_images`` ("resize" or "error") says what happens to an image smaller than the crop.
@@ -125,8 +161,8 @@ def build_transform(
     steps: list[Callable] = []
     if preprocess == "resize_and_crop":
         steps.append(v2.Resize((load_size, load_size), interpolation=_BICUBIC))
-    elif preprocess.startswith("scale_width"):
-        steps.append(ScaleWidth(load_size, crop_size if preprocess.endswith("crop") else 0))
+    elif (scale := scale_step(preprocess, load_size, crop_size)) is not None:
+        steps.append(scale)
     if preprocess.endswith("crop"):
         steps.append(EnsureMinSize(crop_size, small_images))
         steps.append(v2.RandomCrop(crop_size) if train else v2.CenterCrop(crop_size))

@@ -73,12 +73,15 @@ class UNITConfig(ganzoo.MethodConfig):
     )
     vgg_w: float = Field(
         0.0, ge=0,
-        description="Weight of the domain-invariant perceptual loss on VGG16 relu5_3 (reference: 0 = off).",
+        description="Weight of the domain-invariant perceptual loss on VGG16 relu5_3; 0 = off. The reference "
+        "configs use 1 for gta2city (recipes/unit_gta2city.toml) and 0 for edges2shoes, edges2handbags and "
+        "summer2winter.",
     )
     vgg_weights: Path | None = Field(
         None,
-        description="torchvision VGG16 state dict for vgg_w > 0; unset: torch.hub's cache "
-        "($TORCH_HOME/hub/checkpoints/vgg16-397923af.pth). Never downloaded.",
+        description="VGG16 weights for vgg_w > 0: a torchvision VGG16 state dict (fed RGB [0, 1] normalised "
+        "input) or the reference's vgg16.weight (fed its BGR 0-255 mean-subtracted input); unset: torch.hub's "
+        "cache ($TORCH_HOME/hub/checkpoints/vgg16-397923af.pth). Never downloaded.",
     )
     shared_blocks: int = Field(
         0, ge=0,
