@@ -37,6 +37,7 @@ class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before closing (once)
     ignore_range: bool = False
+    no_length: set[str] = field(default_factory=set)  # paths sent without Content-Length (body ends at close)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
 
@@ -69,7 +70,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if self.path not in served.no_length:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
         self.end_headers()
         cut = served.cut_after.pop(self.path, None)
@@ -190,6 +192,75 @@ def test_resume_after_interrupted_transfer(server, tmp_path):
     assert served.requests[-1] == (ZIP_PATH, "bytes=5000-")
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert (root / "mini" / "testB" / "b.png").is_file() and not part.exists()
+
+
+@pytest.mark.parametrize("bad", ["html", "truncated"])
+def test_a_bad_response_records_no_checksum_and_the_next_run_recovers(server, tmp_path, bad):
+    """An HTML page, or a tar.gz cut off by a server that sends no Content-Length, is not an
+    archive: nothing is trusted, so the next plain run downloads the real file and succeeds."""
+    url, served = server
+    path = "/pix2pix/datasets/facades.tar.gz"
+    good = make_tar({f"facades/train/{i}.jpg": png_bytes(size=(64, 32), color=(i, 0, 0)) for i in range(8)})
+    served.files[path] = b"<html><body>Service temporarily unavailable</body></html>" if bad == "html" \
+        else good[:len(good) // 2]
+    served.no_length.add(path)
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match=r"not a complete zip or tar archive.*no checksum was recorded.*run the"):
+        download_dataset(lookup("pix2pix/facades"), root, mirror=url, progress=False)
+    assert read_recorded_checksum(root / "facades.tar.gz") is None
+    assert not (root / "facades" / ".ganzoo-download-pix2pix.json").exists()
+    served.files[path] = good
+    result = download_dataset(lookup("pix2pix/facades"), root, mirror=url, progress=False)
+    assert result.checksum_source == "first download" and (root / "facades" / "train" / "7.jpg").is_file()
+    assert read_recorded_checksum(root / "facades.tar.gz") == hashlib.sha256(good).hexdigest()
+
+
+def test_force_starts_from_a_clean_partial_file(server, tmp_path):
+    url, served = server
+    data = mini_zip()
+    served.files[ZIP_PATH] = data
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "mini.zip.part").write_bytes(b"<html>junk left by a proxy</html>")
+    (root / "mini.zip.part.json").write_text(f'{{"url": "{url}cyclegan/datasets/mini.zip"}}')
+    result = download_dataset(MINI, root, mirror=url, progress=False, force=True)
+    assert served.requests == [(ZIP_PATH, None)] and result.resumed_from == 0
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_catalog_checksum_wins_over_a_recorded_one(server, tmp_path):
+    url, served = server
+    data = mini_zip()
+    served.files[ZIP_PATH] = data
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "mini.zip.sha256").write_text("f" * 64 + "  mini.zip\n")  # recorded from a bad response
+    known = CatalogEntry("cyclegan", "mini", "unpaired", "test", sha256=hashlib.sha256(data).hexdigest())
+    result = download_dataset(known, root, mirror=url, progress=False)
+    assert result.checksum_source == "catalog"
+    assert read_recorded_checksum(root / "mini.zip") == hashlib.sha256(data).hexdigest()
+
+
+def test_unpacking_that_fails_on_this_machine_keeps_the_download(server, tmp_path, monkeypatch):
+    """A full disk while unpacking: the verified archive and its checksum are kept, and the next
+    run unpacks it without downloading it again."""
+    import zipfile as zipmod
+
+    url, served = server
+    served.files[ZIP_PATH] = mini_zip()
+    root = tmp_path / "data"
+    real = zipmod.ZipFile.extractall
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipmod.ZipFile, "extractall", full_disk)
+    with pytest.raises(DataError, match=r"could not unpack .*mini.zip.*No space left.*kept"):
+        download_dataset(MINI, root, mirror=url, progress=False)
+    assert (root / "mini.zip").is_file() and read_recorded_checksum(root / "mini.zip")
+    monkeypatch.setattr(zipmod.ZipFile, "extractall", real)
+    result = download_dataset(MINI, root, mirror=url, progress=False)
+    assert len(served.requests) == 1 and (result.folder / "trainA" / "a.png").is_file()
 
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):

@@ -5,6 +5,8 @@ survive a dropped connection (it continues from a ``.part`` file with an HTTP Ra
 and a corrupt or swapped file must be caught: the publishers give no checksums, so the SHA-256
 of the first download is recorded in ``ARCHIVE.sha256`` and every later download of the same
 archive is checked against it (trust on first use), unless a checksum is given explicitly.
+It is recorded only once the archive has been read through and opens: an HTML error page or a
+body cut off by a server that sent no length is deleted, never trusted.
 
 An archive is only trusted to hold files below its target folder: every member is checked
 before anything is written, and an archive with ``../`` names, absolute paths, links pointing
@@ -27,6 +29,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,14 @@ class DownloadError(DataError):
 
 class UnsafeArchiveError(DataError):
     """An archive member would be written outside the target folder; nothing was extracted."""
+
+
+class CorruptArchiveError(DataError):
+    """The file is not a complete zip or tar archive (an HTML page, a cut-off download)."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}; delete it and download again")
 
 
 @dataclass
@@ -122,6 +134,19 @@ def _meta_path(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
+def partial_path(dest: Path) -> Path:
+    """Where :func:`fetch` keeps the partial download of ``dest``: ``DEST.part``."""
+    return dest.with_name(dest.name + ".part")
+
+
+def discard_partial(dest: Path) -> None:
+    """Delete a partial download of ``dest`` and its resume information, so the next
+    :func:`fetch` starts from the first byte."""
+    part = partial_path(dest)
+    part.unlink(missing_ok=True)
+    _meta_path(part).unlink(missing_ok=True)
+
+
 def _read_meta(part: Path) -> dict[str, Any]:
     try:
         return json.loads(_meta_path(part).read_text(encoding="utf-8"))
@@ -173,7 +198,7 @@ def fetch(
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    part = partial_path(dest)
     meta = _read_meta(part)
     if part.exists() and meta.get("url") not in (None, url):
         part.unlink()  # a partial file of another URL (mirror changed): useless
@@ -351,15 +376,19 @@ def archive_format(path: Path) -> str:
         return "zip"
     if tarfile.is_tarfile(path):
         return "tar"
-    raise DataError(f"{path} is neither a zip nor a tar archive (a broken download, or an HTML error page?)")
+    raise CorruptArchiveError(path, "neither a zip nor a tar archive (a broken download, or an HTML error page?)")
 
 
-def extract(archive_path: str | Path, target: str | Path) -> list[str]:
+def extract(
+    archive_path: str | Path, target: str | Path, *, on_checked: Callable[[], object] | None = None
+) -> list[str]:
     """Unpack a zip or tar(.gz) archive into ``target`` and return the top-level names it created.
 
     Every member is checked first; if any would land outside ``target`` (``../``, an absolute
     path, a link pointing outside, a device file) :class:`UnsafeArchiveError` is raised and
-    nothing is written.
+    nothing is written. An archive that is cut off or not an archive at all raises
+    :class:`CorruptArchiveError`. ``on_checked`` is called once the whole member list has been
+    read and checked (the archive is complete and opens), before anything is written.
     """
     archive_path, target = Path(archive_path), Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -369,19 +398,29 @@ def extract(archive_path: str | Path, target: str | Path) -> list[str]:
             with zipfile.ZipFile(archive_path) as zf:
                 zmembers = _zip_members(zf, target)
                 names = [m.filename for m in zmembers]
+                if on_checked:
+                    on_checked()
                 zf.extractall(target, members=zmembers)
         else:
             with tarfile.open(archive_path, "r:*") as tf:
                 tmembers = _tar_members(tf, target)
                 names = [m.name for m in tmembers]
+                if on_checked:
+                    on_checked()
                 if hasattr(tarfile, "data_filter"):
                     tf.extractall(target, members=tmembers, filter="data")
                 else:  # pragma: no cover - Python without PEP 706; our own checks above still apply
                     tf.extractall(target, members=tmembers)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         if isinstance(exc, getattr(tarfile, "FilterError", ())):
             raise UnsafeArchiveError(f"{archive_path}: {exc}") from None
-        raise DataError(f"{archive_path}: the archive is corrupt ({exc}); delete it and download again") from None
+        raise CorruptArchiveError(archive_path, f"corrupt or cut off: {exc}") from None
+    except OSError as exc:
+        if exc.errno is None:  # gzip's BadGzipFile, bz2's "Invalid data stream": the archive is broken
+            raise CorruptArchiveError(archive_path, f"corrupt or cut off: {exc}") from None
+        # a full disk, no permission: the archive is fine, this machine is not
+        raise DataError(f"could not unpack {archive_path} into {target}: {exc}; the archive is kept: "
+                        "fix that and run the same command again") from None
     tops = {posixpath.normpath(n.replace("\\", "/")).split("/")[0] for n in names}
     return sorted(tops - {".", ""})
 
@@ -444,6 +483,8 @@ def download_dataset(
         expected, source = None, "first download"
 
     url = entry.url(mirror)
+    if force:  # start clean: no resuming a partial file that may hold another response's bytes
+        discard_partial(archive)
     if archive.is_file() and expected and sha256_file(archive) == expected:
         result = FetchResult(archive, expected, archive.stat().st_size)  # a kept archive: no download
     else:
@@ -456,11 +497,27 @@ def download_dataset(
                     f"{exc}\nThe expected value was recorded by the first download in {checksum_path(archive)}."
                 ) from None
             raise
-    checksum_file = record_checksum(archive, result.sha256)
+    checksum_file = checksum_path(archive)
 
     # Unpack, then mark complete; a half-unpacked folder (interrupted) has no marker and is redone.
+    # The checksum is recorded only once the archive is known to be complete and to open: an HTML
+    # page or a cut-off body must never become the value later downloads are checked against.
     marker.unlink(missing_ok=True)
-    created = extract(archive, root)
+    try:
+        created = extract(archive, root, on_checked=lambda: record_checksum(archive, result.sha256))
+    except CorruptArchiveError as exc:
+        archive.unlink(missing_ok=True)
+        if source == "first download":
+            checksum_file.unlink(missing_ok=True)
+            raise DownloadError(
+                f"the file downloaded from {url} is not a complete zip or tar archive ({exc.reason}); it was "
+                "deleted and no checksum was recorded: run the same command again to download it again"
+            ) from None
+        origin = {"--sha256": "--sha256", "catalog": "the catalog"}.get(source, f"{checksum_file}")
+        raise DownloadError(
+            f"{archive} (from {url}) matches the expected SHA-256 (from {origin}) but is not a complete zip or "
+            f"tar archive ({exc.reason}); it was deleted. Is that checksum right?"
+        ) from None
     if not folder.is_dir():
         made = ", ".join(str(root / n) for n in created) or "nothing"
         raise DataError(f"{archive} did not unpack to {folder} (it created: {made})")
