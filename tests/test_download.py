@@ -349,6 +349,38 @@ def test_tar_links_pointing_outside_are_refused(tmp_path, link):
         assert files_in(target) == set()
 
 
+@pytest.mark.parametrize("links", [
+    # each link looks inside on its own; followed on disk, the chain leaves the target folder
+    {"mini/b": (".", tarfile.SYMTYPE), "mini/c": ("b/b/b/../..", tarfile.SYMTYPE)},
+    {"mini/up": ("..", tarfile.SYMTYPE), "mini/up2": ("up/..", tarfile.SYMTYPE)},
+    {"mini/up": ("..", tarfile.SYMTYPE), "mini/up2": ("up/x/..", tarfile.SYMTYPE),
+     "mini/h": ("mini/up2/x", tarfile.LNKTYPE)},
+    {"mini/loop": ("loop2", tarfile.SYMTYPE), "mini/loop2": ("loop", tarfile.SYMTYPE),
+     "mini/x": ("loop/y", tarfile.SYMTYPE)},
+])
+def test_tar_link_chains_are_refused_before_anything_is_written(tmp_path, links):
+    archive = tmp_path / "chain.tar.gz"
+    archive.write_bytes(make_tar({"mini/a.txt": b"a"}, links))
+    target = tmp_path / "root" / "t"
+    with pytest.raises(UnsafeArchiveError, match="link|outside|'..'"):
+        extract(archive, target)
+    assert files_in(target) == set()
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar"])
+def test_malformed_member_lists_are_refused_before_anything_is_written(tmp_path, fmt):
+    members = {"mini/a.txt": b"a", "mini/b": b"a file", "mini/b/c.txt": b"b is a file, not a folder"}
+    archive = tmp_path / f"m.{fmt}"
+    archive.write_bytes(make_zip(members) if fmt == "zip" else make_tar(members))
+    with pytest.raises(UnsafeArchiveError, match="mini/b.*both a file and a folder"):
+        extract(archive, tmp_path / "t")
+    assert files_in(tmp_path / "t") == set()
+    archive.write_bytes(make_tar({"mini/a.txt": b"a"}, {"mini/h": ("mini/absent.txt", tarfile.LNKTYPE)}))
+    with pytest.raises(UnsafeArchiveError, match="no earlier member"):
+        extract(archive, tmp_path / "t2")
+    assert files_in(tmp_path / "t2") == set()
+
+
 def test_links_inside_the_folder_and_devices(tmp_path):
     archive = tmp_path / "ok.tar.gz"
     archive.write_bytes(make_tar({"mini/a.txt": b"a"}, {"mini/b.txt": ("a.txt", tarfile.SYMTYPE)}))

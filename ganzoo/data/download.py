@@ -10,7 +10,9 @@ body cut off by a server that sent no length is deleted, never trusted.
 
 An archive is only trusted to hold files below its target folder: every member is checked
 before anything is written, and an archive with ``../`` names, absolute paths, links pointing
-outside or device files is refused as a whole (tar extraction also uses Python's ``"data"``
+outside (also by a chain of links that each look harmless, followed as the file system will),
+device files, hard links to no earlier member or a name that is both a file and a folder is
+refused as a whole (tar extraction also uses Python's ``"data"``
 filter where available, as a second line of defence).
 """
 
@@ -317,12 +319,20 @@ def _is_junk(name: str) -> bool:
     return "__MACOSX" in parts or parts[-1].startswith("._") or parts[-1] == ".DS_Store"
 
 
+def _unix(name: str) -> str:
+    return name.replace("\\", "/")  # a Windows separator is a separator wherever the archive is opened
+
+
+def _is_absolute(unix: str) -> bool:
+    return unix.startswith("/") or re.match(r"^[A-Za-z]:", unix) is not None
+
+
 def _check_name(name: str, target: Path) -> str:
     """``name`` made relative and checked to stay inside ``target``; raises UnsafeArchiveError."""
     if "\x00" in name:
         raise UnsafeArchiveError(f"member {name!r} has a NUL byte in its name")
-    unix = name.replace("\\", "/")  # a Windows separator is a separator wherever the archive is opened
-    if unix.startswith("/") or re.match(r"^[A-Za-z]:", unix):
+    unix = _unix(name)
+    if _is_absolute(unix):
         raise UnsafeArchiveError(f"member {name!r} has an absolute path")
     norm = posixpath.normpath(unix)
     if norm == ".." or norm.startswith("../") or "/../" in f"/{unix}/":
@@ -333,41 +343,93 @@ def _check_name(name: str, target: Path) -> str:
     return norm
 
 
-def _check_link(name: str, link: str, target: Path, *, hard: bool) -> None:
-    if link.startswith("/") or re.match(r"^[A-Za-z]:", link):
-        raise UnsafeArchiveError(f"link {name!r} points to the absolute path {link!r}")
-    # A symlink is relative to its own folder; a tar hard link names another member.
-    base = "" if hard else posixpath.dirname(name.replace("\\", "/"))
-    joined = posixpath.normpath(posixpath.join(base, link.replace("\\", "/")))
-    if joined == ".." or joined.startswith("../") or not (target / joined).resolve().is_relative_to(target.resolve()):
-        raise UnsafeArchiveError(f"link {name!r} -> {link!r} points outside the target folder")
+MAX_LINK_HOPS = 40
+"""Links followed while resolving one path (Linux's own limit); more is taken for a loop."""
+
+
+def _resolve(path: str, links: dict[str, str], target: Path, what: str, *, on_disk: bool = True) -> str:
+    """``path`` (relative to ``target``) as the file system will resolve it once the archive's
+    symlinks ``links`` (member name -> link text) are written: each link is followed where it
+    occurs, so a chain of links that each look harmless cannot lead outside. Raises
+    :class:`UnsafeArchiveError` naming ``what`` when a step leaves ``target``. Links already on
+    disk are checked too, unless ``on_disk`` is false and no archive link was followed (a member
+    name that :func:`_check_name` checked on disk already)."""
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if not done:
+                raise UnsafeArchiveError(f"{what} points outside the target folder")
+            done.pop()
+            continue
+        link = links.get("/".join([*done, part]))
+        if link is None:
+            done.append(part)
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            raise UnsafeArchiveError(f"{what} goes through a loop of links (or more than {MAX_LINK_HOPS})")
+        todo[:0] = [p for p in link.split("/") if p not in ("", ".")]  # relative to the link's folder
+    resolved = "/".join(done)
+    if (on_disk or hops) and not (target / resolved).resolve().is_relative_to(target.resolve()):
+        raise UnsafeArchiveError(f"{what} would be written outside {target}")
+    return resolved
+
+
+def _check_members(entries: list[tuple[str, str, str]], target: Path, *, links_are_files: bool = False) -> None:
+    """Check a whole member list, ``(name, kind, link)`` with kind ``file``, ``dir``, ``symlink``
+    or ``hardlink``, before anything is written: names, links and chains of links stay inside
+    ``target``, a hard link names an earlier member, and no name is both a file and a folder.
+    ``links_are_files``: the extractor writes symlinks as small files (zipfile), so they are
+    checked but not followed."""
+    names = [_check_name(name, target) for name, _, _ in entries]
+    for name, kind, link in entries:
+        if kind in ("symlink", "hardlink") and _is_absolute(_unix(link)):
+            raise UnsafeArchiveError(f"link {name!r} points to the absolute path {link!r}")
+    links = {} if links_are_files else {
+        norm: _unix(link) for (_, kind, link), norm in zip(entries, names, strict=True) if kind == "symlink"
+    }
+    seen: dict[str, str] = {}  # resolved path -> "file" or "dir"
+    for (name, kind, link), norm in zip(entries, names, strict=True):
+        parent = _resolve(posixpath.dirname(norm), links, target, f"member {name!r}", on_disk=False)
+        path = posixpath.join(parent, posixpath.basename(norm))
+        if kind == "symlink":  # the link itself is made at ``path``; what it points to must be inside
+            _resolve(posixpath.join(parent, _unix(link)), links, target, f"link {name!r} -> {link!r}")
+        else:  # a file is written through a link of the same name, as open() follows it
+            path = _resolve(path, links, target, f"member {name!r}", on_disk=False)
+        if kind == "hardlink" and seen.get(
+                _resolve(posixpath.normpath(_unix(link)), links, target, f"link {name!r} -> {link!r}")) != "file":
+            raise UnsafeArchiveError(f"hard link {name!r} -> {link!r} names no earlier member of the archive")
+        folders = path.split("/")[:-1]
+        for above in ("/".join(folders[:i]) for i in range(1, len(folders) + 1)):
+            if seen.setdefault(above, "dir") != "dir":
+                raise UnsafeArchiveError(f"{above!r} is both a file and a folder (of {name!r}) in the archive")
+        if seen.setdefault(path, "dir" if kind == "dir" else "file") != ("dir" if kind == "dir" else "file"):
+            raise UnsafeArchiveError(f"{path!r} is both a file and a folder in the archive")
 
 
 def _tar_members(archive: tarfile.TarFile, target: Path) -> list[tarfile.TarInfo]:
-    members = []
-    for m in archive.getmembers():
-        _check_name(m.name, target)
-        if m.issym() or m.islnk():
-            _check_link(m.name, m.linkname, target, hard=m.islnk())
-        elif not (m.isfile() or m.isdir()):
+    members = archive.getmembers()
+    for m in members:
+        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
             raise UnsafeArchiveError(f"member {m.name!r} is a device, fifo or other special file")
-        if not _is_junk(m.name):
-            members.append(m)
-    return members
+    kinds = [("symlink" if m.issym() else "hardlink" if m.islnk() else "dir" if m.isdir() else "file") for m in members]
+    _check_members([(m.name, kind, m.linkname) for m, kind in zip(members, kinds, strict=True)], target)
+    return [m for m in members if not _is_junk(m.name)]
 
 
 def _zip_members(archive: zipfile.ZipFile, target: Path) -> list[zipfile.ZipInfo]:
-    members = []
-    for info in archive.infolist():
-        _check_name(info.filename, target)
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            # zipfile writes a link as a small file holding its target, so it cannot escape;
-            # one pointing outside still means the archive was crafted, so refuse it.
-            _check_link(info.filename, archive.read(info).decode("utf-8", "replace"), target, hard=False)
-        if not _is_junk(info.filename):
-            members.append(info)
-    return members
+    # zipfile writes a link as a small file holding its target, so it cannot escape; one
+    # pointing outside still means the archive was crafted, so it is refused all the same.
+    members = archive.infolist()
+    _check_members([
+        (info.filename, "symlink", archive.read(info).decode("utf-8", "replace"))
+        if stat.S_ISLNK(info.external_attr >> 16) else (info.filename, "dir" if info.is_dir() else "file", "")
+        for info in members
+    ], target, links_are_files=True)
+    return [info for info in members if not _is_junk(info.filename)]
 
 
 def archive_format(path: Path) -> str:
@@ -384,11 +446,13 @@ def extract(
 ) -> list[str]:
     """Unpack a zip or tar(.gz) archive into ``target`` and return the top-level names it created.
 
-    Every member is checked first; if any would land outside ``target`` (``../``, an absolute
-    path, a link pointing outside, a device file) :class:`UnsafeArchiveError` is raised and
-    nothing is written. An archive that is cut off or not an archive at all raises
-    :class:`CorruptArchiveError`. ``on_checked`` is called once the whole member list has been
-    read and checked (the archive is complete and opens), before anything is written.
+    The whole member list is checked first; if any member would land outside ``target``
+    (``../``, an absolute path, a link or a chain of links pointing outside, a device file) or
+    could not be written (a hard link to no earlier member, a name that is both a file and a
+    folder) :class:`UnsafeArchiveError` is raised and nothing is written. An archive that is cut
+    off or not an archive at all raises :class:`CorruptArchiveError`. ``on_checked`` is called
+    once the whole member list has been read and checked (the archive is complete and opens),
+    before anything is written.
     """
     archive_path, target = Path(archive_path), Path(target)
     target.mkdir(parents=True, exist_ok=True)
