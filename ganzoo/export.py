@@ -53,6 +53,16 @@ class ExportResult:
     note: str = ""
 
 
+def check_output(path: Path | str, protected: dict[Path, str]) -> None:
+    """Refuse an output ``path`` inside any of the ``protected`` folders (folder -> what it is,
+    e.g. a run's checkpoints), so an export can never replace the weights it was made from."""
+    target = Path(path).resolve()
+    for folder, what in protected.items():
+        if target.is_relative_to(folder.resolve()):
+            raise GanzooError(f"--out {path} is inside {what} {folder}: writing there could overwrite it; "
+                              "write the export somewhere else")
+
+
 def _example(stride: int, channels: int, size: int, batch: int, seed: int = 0) -> Tensor:
     side = max(stride, (size + stride - 1) // stride * stride)
     g = torch.Generator().manual_seed(seed)

@@ -191,6 +191,10 @@ def collect_jobs(inputs: Sequence[Path | str], out_dir: Path | str, fmt: OutputF
             pairs.append((item, Path(item.name)))
         else:
             raise GanzooError(f"{item}: no such file or folder")
+    # An output must never replace an input: --out equal to, inside or containing an input
+    # folder can map one input onto another (or onto itself). Compared by file identity, so a
+    # symlink, a hard link or another spelling of the same path counts too.
+    inputs = {key: source for source, _ in pairs if (key := _file_key(source))}
     jobs, seen = [], {}
     for source, rel in pairs:
         suffix = rel.suffix if fmt == "same" else "." + fmt
@@ -199,12 +203,25 @@ def collect_jobs(inputs: Sequence[Path | str], out_dir: Path | str, fmt: OutputF
             raise GanzooError(f"{seen[target]} and {source} would both be written to {target}; "
                               "translate them into separate --out folders")
         seen[target] = source
+        victim = inputs.get(_file_key(target))
+        if victim is not None:
+            raise GanzooError(f"the output of {source}, {target}, would overwrite the input file {victim}; "
+                              "give an --out folder where no input is")
         try:
             size = image_size(source)
         except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
             raise GanzooError(f"{source}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
         jobs.append(Job(source, target, size))
     return jobs
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file (links followed, as writing would), else None."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def batch_jobs(jobs: Sequence[Job], batch_size: int) -> list[list[Job]]:

@@ -142,3 +142,43 @@ def test_cli_translate_errors_are_messages(run_dir, tmp_path, ganzoo_cli):
     assert result.exit_code == 2 and "no checkpoint found" in result.output
     result = ganzoo_cli("translate", run_dir, tmp_path / "x.png", "--out", tmp_path / "o", "--precision", "fp8")
     assert result.exit_code == 2 and "--precision" in result.output
+
+
+# --------------------------------------------------------------------------- hostile and careless inputs
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_that_would_overwrite_an_input_is_refused(tmp_path):
+    photos = tmp_path / "photos"
+    noise_image(photos / "a.png", 8, 8)
+    noise_image(photos / "b.jpg", 8, 8)
+    with pytest.raises(GanzooError, match=r"photos/a.png.* would overwrite the input .*photos/a.png"):
+        collect_jobs([photos], photos)  # --out equal to the input folder
+    noise_image(photos / "out" / "a.png", 8, 8, seed=1)  # an earlier run's output, now an input too
+    with pytest.raises(GanzooError, match=r"would overwrite the input .*photos/out/a.png"):
+        collect_jobs([photos], photos / "out")  # --out inside the input folder
+    with pytest.raises(GanzooError, match="would overwrite the input"):
+        collect_jobs([photos / "a.png"], photos / "out" / "..")  # a file, --out its folder by another name
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "a.png").symlink_to(photos / "a.png")
+    with pytest.raises(GanzooError, match="would overwrite the input"):
+        collect_jobs([photos / "a.png"], tmp_path / "linked")  # writing would follow the link
+    assert len(collect_jobs([photos / "b.jpg"], photos)) == 1  # b.png next to b.jpg overwrites nothing
+
+
+def test_cli_translate_never_overwrites_its_inputs(run_dir, tmp_path, ganzoo_cli):
+    photos = tmp_path / "photos"
+    for i, name in enumerate(["a.png", "b.png", "sub/a.png", "sub/sub/a.png"]):
+        noise_image(photos / name, 8, 8, seed=i)
+    before = snapshot(photos)
+    # --out equal to, inside, and containing the input folder
+    for source, out in ((photos, photos), (photos, photos / "sub"), (photos / "sub", photos)):
+        result = ganzoo_cli("translate", run_dir, source, "--out", out, "--no-progress")
+        assert result.exit_code == 2 and "would overwrite the input" in result.output, result.output
+        assert result.output.count("error:") == 1 and snapshot(photos) == before
+    result = ganzoo_cli("translate", run_dir, photos, "--out", tmp_path, "--no-progress")  # photos/a -> tmp/a
+    assert result.exit_code == 0, result.output
+    assert snapshot(photos) == before
