@@ -321,6 +321,35 @@ def test_open_image_modes(tmp_path):
     assert np.asarray(open_image(gray16, "L")).max() == 255
 
 
+@pytest.mark.parametrize(("array", "expected"), [
+    # float in [0, 1]: scaled by 255 (it used to come out black)
+    (np.array([[0.0, 0.5, 1.0]], np.float32), [0, 128, 255]),
+    # float outside [0, 1]: its actual min..max
+    (np.array([[-2.0, 3.0, 8.0]], np.float32), [0, 128, 255]),
+    # 32-bit integers: 0..the actual max (it used to come out almost white)
+    (np.array([[0, 50_000, 100_000]], np.int32), [0, 128, 255]),
+    (np.array([[-100, 0, 100]], np.int32), [0, 128, 255]),  # negative: min..max
+    (np.array([[0, 0, 0]], np.int32), [0, 0, 0]),
+])
+def test_float_and_32_bit_tiffs_are_scaled_by_their_range(tmp_path, array, expected):
+    from ganzoo.data.images import load_image
+
+    path = tmp_path / "x.tif"
+    Image.fromarray(array).save(path)
+    assert Image.open(path).mode in ("F", "I")
+    assert np.asarray(open_image(path, "L"))[0].tolist() == expected
+    assert np.asarray(open_image(path, "RGB"))[0, :, 1].tolist() == expected
+    t = load_image(path)  # inference reads the same way
+    assert t.shape == (3, 1, 3) and torch.allclose(t[0, 0], torch.tensor(expected) / 127.5 - 1)
+
+
+def test_float_tiff_with_nan_is_refused_by_name(tmp_path):
+    path = tmp_path / "nan.tif"
+    Image.fromarray(np.array([[0.0, np.nan]], np.float32)).save(path)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        open_image(path)
+
+
 def test_check_source_missing_root(tmp_path):
     config = UnpairedFolderConfig(root=tmp_path / "horse2zebra")
     with pytest.raises(DataError) as err:

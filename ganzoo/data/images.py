@@ -76,19 +76,45 @@ def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:
 
     ``load()`` is forced here so that a truncated file fails now, inside the caller's
     ``try``, not later in a transform. Raises ``OSError`` (or ``ValueError``) when unreadable.
+    16-bit, 32-bit integer and float images are scaled to 8 bits by their range (:func:`_to_8bit`).
     """
     with Image.open(path) as img:
         img.load()
         img = ImageOps.exif_transpose(img)  # a copy, so closing the file is safe
     if img.mode == mode:
         return img
-    if img.mode.startswith("I;16"):  # 16-bit grey: convert() would clip at 255, so rescale
-        img = Image.fromarray((np.asarray(img, dtype=np.float32) / 257.0).round().astype(np.uint8))
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # convert() would clip at 255: rescale
+        img = _to_8bit(img, path)
     if img.mode == "PA" or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA") and mode in ("RGB", "L"):
         img = _flatten_alpha(img)
     return img.convert(mode)
+
+
+def _to_8bit(img: Image.Image, path: str | Path) -> Image.Image:
+    """A 16-bit, 32-bit integer or float grey image as 8-bit grey ("L"), scaled by its range:
+
+    * 16-bit: the type's range, 0..65535 (what such files use);
+    * 32-bit integer: 0..its actual maximum (min..max if it has negative values), since such
+      files rarely use the type's range (a 12-bit sensor value would come out black);
+    * float: 0..1 when all values are in [0, 1], else its actual min..max; NaN or infinite
+      values are refused (``ValueError`` naming the file).
+
+    A constant image outside these ranges comes out black."""
+    array = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16"):
+        lo, hi = 0.0, 65535.0
+    else:
+        if not np.isfinite(array).all():
+            raise ValueError(f"{path}: float image with NaN or infinite values")
+        lo, hi = float(array.min(initial=0)), float(array.max(initial=0))
+        if img.mode == "F" and lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0
+        elif img.mode == "I" and lo >= 0:
+            lo = 0.0
+    scaled = (array - lo) * 255.0 / (hi - lo) if hi > lo else np.zeros_like(array)
+    return Image.fromarray(scaled.clip(0, 255).round().astype(np.uint8))
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
