@@ -376,6 +376,16 @@ def test_check_source_missing_and_empty_folders(root):
         UnpairedFolderDataset.check_source(UnpairedFolderConfig(root=root), "val")
 
 
+def test_image_sizes_have_sane_limits(root):
+    """A side of 100000 used to pass validation and die later with a MemoryError."""
+    for field in ("load_size", "crop_size"):
+        with pytest.raises(ValidationError, match=f"{field} 100000 is more than 8192 px"):
+            UnpairedFolderConfig(root=root, preprocess="crop", **{field: 100_000})
+    UnpairedFolderConfig(root=root, load_size=8192, crop_size=8192)
+    with pytest.raises(ValidationError, match="image_size"):
+        ProceduralConfig(image_size=100_000)
+
+
 def test_folder_config_validation(root):
     with pytest.raises(ValidationError, match="root"):
         UnpairedFolderConfig()
