@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from ganzoo.data.images import is_image_file
+from ganzoo.data.images import READ_ERRORS, is_image_file
 from ganzoo.errors import DataError
 
 _IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -115,7 +115,7 @@ def inspect_image(path: Path, quick: bool = False) -> tuple[tuple[int, int] | No
             if not quick:
                 img.load()
         return size, mode, None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except READ_ERRORS as err:
         return None, None, f"{type(err).__name__}: {err}"
 
 

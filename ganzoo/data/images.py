@@ -8,6 +8,8 @@ with a single warning and returns the next readable image instead.
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +23,10 @@ from ganzoo.errors import DataError
 
 IMG_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 """File name endings (compared case-insensitively) that are taken for images."""
+
+
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+"""What reading an unreadable image file raises (PIL raises SyntaxError for some broken headers)."""
 
 
 class DataWarning(UserWarning):
@@ -162,7 +168,7 @@ class ImageList:
             path = self.paths[i]
             try:
                 return open_image(path, self.mode), path
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            except READ_ERRORS as err:
                 self.bad.add(i)
                 self.skipped.append(path)
                 if self.on_skip is not None:
@@ -214,7 +220,12 @@ def save_image(image: Tensor, path: Path, *, quality: int = 95) -> None:
     array = to_uint8(image.cpu()).permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array[..., :3])
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        pil.save(path, quality=quality, subsampling=0)
-    else:
-        pil.save(path)
+    # Written under a temporary name and renamed into place: a failure (disk full) leaves
+    # neither a half-written file nor a damaged earlier one.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    options = {"quality": quality, "subsampling": 0} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    try:
+        pil.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"), **options)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
