@@ -350,6 +350,53 @@ def test_float_tiff_with_nan_is_refused_by_name(tmp_path):
         open_image(path)
 
 
+@pytest.fixture
+def locked(tmp_path, monkeypatch):
+    """Folders that cannot be listed: tests run as root, where chmod 000 does not stop reading,
+    so listing them (os.scandir, which os.walk uses) is made to fail as it would for a user."""
+    import os
+
+    denied: set[str] = set()
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) in denied:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return lambda folder: denied.add(os.fspath(folder)) or folder
+
+
+def test_unreadable_folder_is_not_reported_as_empty(root, locked, ganzoo_cli, tmp_path):
+    from ganzoo.data.check import check_images
+    from ganzoo.data.images import folder_problem
+
+    train_a = locked(root / "trainA")
+    problem = folder_problem(train_a, "domain A of split train")
+    assert problem is not None and "cannot be read" in problem and "Permission denied" in problem
+    assert "no images" not in problem and str(train_a) in problem
+    with pytest.raises(DataError, match="cannot be read"):
+        list_images(train_a)
+    with pytest.raises(DataError, match=r"trainA.*cannot be read"):
+        UnpairedFolderDataset.check_source(UnpairedFolderConfig(root=root), "train")
+    with pytest.raises(DataError, match="cannot be read"):
+        check_images(train_a)
+    result = ganzoo_cli("translate", tmp_path / "run", train_a, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "cannot be read" in result.output and "no images" not in result.output
+
+
+def test_unreadable_subfolder_is_named(root, locked):
+    from ganzoo.data.check import check_images
+
+    sub = locked(root / "trainA" / "sub")
+    with pytest.warns(DataWarning, match=r"trainA/sub .*cannot be read"):
+        files = list_images(root / "trainA")
+    assert files and all(sub not in f.parents for f in files)
+    report = check_images(root)
+    assert not report.ok and any(path == sub and "cannot be read" in why for path, why in report.unreadable)
+
+
 def test_check_source_missing_root(tmp_path):
     config = UnpairedFolderConfig(root=tmp_path / "horse2zebra")
     with pytest.raises(DataError) as err:

@@ -43,27 +43,47 @@ def list_images(folder: str | Path, max_items: int | None = None) -> list[Path]:
 
     Sorting makes item ``i`` the same file on every machine and run (``os.walk`` order is
     not); ``max_items`` keeps the first ones of that order. A missing folder gives ``[]``;
-    callers that need images use :func:`require_images` for a readable error.
+    callers that need images use :func:`require_images` for a readable error. A folder that
+    cannot be listed (no permission) raises :class:`DataError`; a subfolder that cannot be is
+    left out with a :class:`DataWarning` naming it (neither passes for "no images").
     """
     root = Path(folder)
     if not root.is_dir():
         return []
-    files = [p for p in root.rglob("*") if p.is_file() and is_image_file(p)]
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename is not None else root
+        if where == root:
+            raise DataError(unreadable_folder(root, exc)) from None
+        warnings.warn(f"skipping {unreadable_folder(where, exc)}", DataWarning, stacklevel=3)
+
+    files = [Path(dirpath) / name for dirpath, _, names in os.walk(root, onerror=unreadable)
+             for name in names if is_image_file(name)]
+    files = [p for p in files if p.is_file()]  # not broken links
     files.sort(key=lambda p: p.relative_to(root).as_posix())
     return files if max_items is None else files[:max_items]
 
 
-def folder_problem(folder: str | Path, what: str) -> str | None:
-    """Why ``folder`` cannot serve as an image folder (missing, not a folder, no images), or None.
+def unreadable_folder(folder: Path, exc: OSError) -> str:
+    """The message for a folder that cannot be listed."""
+    return f"folder {folder} cannot be read ({exc.strerror or type(exc).__name__})"
 
-    ``what`` names the folder's role in the message, e.g. ``"domain A of split train"``.
+
+def folder_problem(folder: str | Path, what: str) -> str | None:
+    """Why ``folder`` cannot serve as an image folder (missing, not a folder, cannot be read,
+    no images), or None. ``what`` names the folder's role in the message, e.g. ``"domain A of
+    split train"``.
     """
     path = Path(folder)
     if not path.exists():
         return f"{what}: folder {path} does not exist"
     if not path.is_dir():
         return f"{what}: {path} is not a folder"
-    if not list_images(path, max_items=1):
+    try:
+        found = list_images(path, max_items=1)
+    except DataError as exc:
+        return f"{what}: {exc}"
+    if not found:
         exts = ", ".join(IMG_EXTENSIONS)
         return f"{what}: folder {path} has no images ({exts})"
     return None
