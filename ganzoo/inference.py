@@ -267,7 +267,8 @@ def _load(job: Job, channels: int) -> Tensor | str:
     try:
         return load_image(job.source, channels)
     except (*READ_ERRORS, MemoryError) as exc:
-        return f"cannot be read ({type(exc).__name__}: {exc})" if str(exc) else f"cannot be read ({type(exc).__name__})"
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"cannot be read ({why})"
 
 
 class _BatchLoader(torch.utils.data.Dataset):
