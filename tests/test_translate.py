@@ -251,3 +251,12 @@ def test_cli_translate_outputs_that_cannot_be_written(run_dir, tmp_path, ganzoo_
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     result = ganzoo_cli("translate", run_dir, src, "--out", tmp_path / "locked", "--no-progress")
     assert result.exit_code == 2 and "Permission denied" in result.output and result.output.count("error:") == 1
+
+
+def test_cli_translate_skips_an_image_whose_pixels_cannot_be_decoded(run_dir, tmp_path, ganzoo_cli):
+    good = noise_image(tmp_path / "in" / "a.png", 8, 8)
+    bad = noise_image(tmp_path / "in" / "b.jpg", 64, 64, seed=1)
+    bad.write_bytes(bad.read_bytes()[:1000])  # the header reads (sizes are taken first), the pixels do not
+    result = ganzoo_cli("translate", run_dir, tmp_path / "in", "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 2 and "cannot be read" in result.output and "Traceback" not in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [good.name]
