@@ -13,6 +13,9 @@ branches that depend on the input, and only such a check catches it.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +56,16 @@ class ExportResult:
     note: str = ""
 
 
+def check_output(path: Path | str, protected: dict[Path, str]) -> None:
+    """Refuse an output ``path`` inside any of the ``protected`` folders (folder -> what it is,
+    e.g. a run's checkpoints), so an export can never replace the weights it was made from."""
+    target = Path(path).resolve()
+    for folder, what in protected.items():
+        if target.is_relative_to(folder.resolve()):
+            raise GanzooError(f"--out {path} is inside {what} {folder}: writing there could overwrite it; "
+                              "write the export somewhere else")
+
+
 def _example(stride: int, channels: int, size: int, batch: int, seed: int = 0) -> Tensor:
     side = max(stride, (size + stride - 1) // stride * stride)
     g = torch.Generator().manual_seed(seed)
@@ -74,12 +87,38 @@ def export_translation(
 
     ``size`` is the side of the example input (rounded up to the stride); the export accepts
     other sizes that are multiples of the stride (ONNX: declared dynamic when torch.export
-    can prove it; otherwise the file is fixed to ``size`` and the result says so).
+    can prove it; otherwise the file is fixed to ``size`` and the result says so). The file
+    appears only once the export has been written and checked.
     """
+    path = Path(path)
+    work = _work_dir(path)
+    try:
+        result = _export(method, work / path.name, fmt=fmt, direction=direction, size=size, channels=channels,
+                         opset=opset, check=check)
+        for file in work.iterdir():  # the export and any file beside it (ONNX external data)
+            os.replace(file, path.parent / file.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result.path = path
+    return result
+
+
+def _work_dir(path: Path) -> Path:
+    """A fresh hidden folder next to ``path`` to export into: the finished files are renamed
+    into place, so a failure half-way leaves neither a partial file nor a damaged earlier one."""
+    if path.is_dir():
+        raise GanzooError(f"{path} is a folder; give the file to write, e.g. {path / 'translation.onnx'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    except OSError as exc:
+        raise GanzooError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _export(method: nn.Module, path: Path, *, fmt: ExportFormat, direction: str, size: int, channels: int | None,
+            opset: int | None, check: bool) -> ExportResult:
     from ganzoo.inference import Translator, method_stride
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     method = method.cpu().eval().requires_grad_(False)
     module = TranslationModule(method, direction).eval()
     stride = method_stride(method)

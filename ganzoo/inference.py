@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo.data.images import image_size, load_image, save_image
+from ganzoo.data.images import READ_ERRORS, image_size, load_image, save_image
 from ganzoo.engine.runtime import PrecisionName, autocast, resolve_precision
 from ganzoo.errors import GanzooError
 
@@ -193,11 +194,13 @@ class Translator:
                 with autocast(self.device, self.dtype):
                     y = translate_padded(self.fn, x, self.stride, self.min_size)
                 return y.float().clamp(-1, 1)
-            except RuntimeError:
-                # A multiple of the stride can still be too small for padding layers deep in the
-                # network (a 4 px image is 1 px at a ResNet's bottleneck, where reflection needs
-                # 2): pad tiny images further, up to 8 strides, and remember the size that works.
-                if max(x.shape[-2:]) >= 8 * self.stride or self.min_size >= 8 * self.stride:
+            except (RuntimeError, ValueError) as exc:
+                # A multiple of the stride can still be too small for layers deep in the network
+                # (a 4 px image is 1 px at a ResNet's bottleneck, where reflection needs 2 and
+                # instance norm more than 1): pad tiny images further, up to 8 strides, and
+                # remember the size that works. Running out of memory is not that.
+                if (is_out_of_memory(exc) or max(x.shape[-2:]) >= 8 * self.stride
+                        or self.min_size >= 8 * self.stride):
                     raise
                 self.min_size *= 2
 
@@ -238,6 +241,10 @@ def collect_jobs(inputs: Sequence[Path | str], out_dir: Path | str, fmt: OutputF
             pairs.append((item, Path(item.name)))
         else:
             raise GanzooError(f"{item}: no such file or folder")
+    # An output must never replace an input: --out equal to, inside or containing an input
+    # folder can map one input onto another (or onto itself). Compared by file identity, so a
+    # symlink, a hard link or another spelling of the same path counts too.
+    inputs = {key: source for source, _ in pairs if (key := _file_key(source))}
     jobs, seen = [], {}
     for source, rel in pairs:
         suffix = rel.suffix if fmt == "same" else "." + fmt
@@ -246,12 +253,43 @@ def collect_jobs(inputs: Sequence[Path | str], out_dir: Path | str, fmt: OutputF
             raise GanzooError(f"{seen[target]} and {source} would both be written to {target}; "
                               "translate them into separate --out folders")
         seen[target] = source
+        victim = inputs.get(_file_key(target))
+        if victim is not None:
+            raise GanzooError(f"the output of {source}, {target}, would overwrite the input file {victim}; "
+                              "give an --out folder where no input is")
         try:
             size = image_size(source)
         except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
             raise GanzooError(f"{source}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
         jobs.append(Job(source, target, size))
     return jobs
+
+
+def prepare_output_dir(out_dir: Path | str) -> Path:
+    """Create ``out_dir`` and check that files can be written in it, so a bad ``--out`` is one
+    message before any work (an existing file, a path that cannot be created, no permission)."""
+    import tempfile
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise GanzooError(f"--out {out_dir} is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".ganzoo-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise GanzooError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
+    return out_dir
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file (links followed, as writing would), else None."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def batch_jobs(jobs: Sequence[Job], batch_size: int) -> list[list[Job]]:
@@ -263,6 +301,23 @@ def batch_jobs(jobs: Sequence[Job], batch_size: int) -> list[list[Job]]:
     return [group[i:i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device or the host ran out of memory (CUDA's OutOfMemoryError,
+    Python's MemoryError, or the CPU allocator's RuntimeError "not enough memory")."""
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "not enough memory"))
+
+
+def _load(job: Job, channels: int) -> Tensor | str:
+    """The decoded image, or why it cannot be read (a message, so it crosses worker processes)."""
+    try:
+        return load_image(job.source, channels)
+    except (*READ_ERRORS, MemoryError) as exc:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"cannot be read ({why})"
+
+
 class _BatchLoader(torch.utils.data.Dataset):
     def __init__(self, batches: list[list[Job]], channels: int):
         self.batches, self.channels = batches, channels
@@ -270,15 +325,50 @@ class _BatchLoader(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> Tensor:
-        return torch.stack([load_image(job.source, self.channels) for job in self.batches[i]])
+    def __getitem__(self, i: int) -> list[Tensor | str]:
+        return [_load(job, self.channels) for job in self.batches[i]]
 
 
-def iter_batches(batches: list[list[Job]], channels: int, workers: int = 0) -> Iterator[tuple[list[Job], Tensor]]:
-    """Decoded batches, read ahead by ``workers`` processes (0: in this process)."""
+def iter_batches(batches: list[list[Job]], channels: int,
+                 workers: int = 0) -> Iterator[tuple[list[Job], list[Tensor | str]]]:
+    """Decoded batches (per image: the tensor, or why it cannot be read), read ahead by
+    ``workers`` processes (0: in this process)."""
     loader = torch.utils.data.DataLoader(_BatchLoader(batches, channels), batch_size=None, num_workers=workers,
                                          prefetch_factor=2 if workers else None)
     yield from zip(batches, loader, strict=True)
+
+
+@dataclass
+class TranslateReport:
+    written: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    """(input file, why) for every image that was not written."""
+
+
+def _translate_group(translator: Translator, items: list[tuple[Job, Tensor]],
+                     skip: Callable[[Job, str], None]) -> Iterator[tuple[Job, Tensor]]:
+    """Translate same-size images together; when that runs out of memory, one at a time, and
+    skip an image that does not fit alone."""
+    if not items:
+        return
+    try:
+        y = translator(torch.stack([x for _, x in items])).cpu()
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled here
+        if not is_out_of_memory(exc):
+            raise
+        y = None  # retried below, outside the handler, so the failed batch's memory can be freed
+    if y is not None:
+        yield from zip((job for job, _ in items), y, strict=True)
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if len(items) > 1:
+        for item in items:
+            yield from _translate_group(translator, [item], skip)
+        return
+    job, x = items[0]
+    skip(job, f"out of memory translating {x.shape[-1]}x{x.shape[-2]} px (try a smaller image, "
+              "--precision bf16, or --device cpu)")
 
 
 def translate_files(
@@ -289,22 +379,43 @@ def translate_files(
     workers: int = 0,
     quality: int = 95,
     on_batch: Callable[[int], None] | None = None,
-) -> int:
-    """Translate and write every job; returns the number of images written. Decoding runs in
-    ``workers`` loader processes and encoding in two threads, so the device is rarely idle."""
+    on_skip: Callable[[Path, str], None] | None = None,
+) -> TranslateReport:
+    """Translate and write every job. Decoding runs in ``workers`` loader processes and encoding
+    in two threads, so the device is rarely idle. An image that cannot be read, does not fit in
+    memory or cannot be written is skipped (``on_skip(path, why)``, and listed in the report);
+    the others go on."""
     batches = batch_jobs(jobs, batch_size)
-    written = 0
+    report = TranslateReport()
+
+    def skip(job: Job, why: str) -> None:
+        report.skipped.append((job.source, why))
+        if on_skip:
+            on_skip(job.source, why)
+
+    def finish(job: Job, future) -> None:
+        try:
+            future.result()
+            report.written += 1
+        except (OSError, MemoryError) as exc:
+            why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+            skip(job, f"cannot be written to {job.target} ({why})")
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending: deque = deque()
-        for group, x in iter_batches(batches, translator.in_channels, workers):
-            y = translator(x).cpu()
-            for img, job in zip(y, group, strict=True):
-                pending.append(pool.submit(save_image, img, job.target, quality=quality))
+        for group, loaded in iter_batches(batches, translator.in_channels, workers):
+            readable = []
+            for job, x in zip(group, loaded, strict=True):
+                if isinstance(x, str):
+                    skip(job, x)
+                else:
+                    readable.append((job, x))
+            for job, img in _translate_group(translator, readable, skip):
+                pending.append((job, pool.submit(save_image, img, job.target, quality=quality)))
             while len(pending) > 4 * batch_size:  # a fast GPU must not queue the whole folder in memory
-                pending.popleft().result()
-            written += len(group)
+                finish(*pending.popleft())
             if on_batch:
                 on_batch(len(group))
         while pending:
-            pending.popleft().result()
-    return written
+            finish(*pending.popleft())
+    return report

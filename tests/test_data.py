@@ -347,6 +347,82 @@ def test_open_image_modes(tmp_path):
     assert np.asarray(open_image(gray16, "L")).max() == 255
 
 
+@pytest.mark.parametrize(("array", "expected"), [
+    # float in [0, 1]: scaled by 255 (it used to come out black)
+    (np.array([[0.0, 0.5, 1.0]], np.float32), [0, 128, 255]),
+    # float outside [0, 1]: its actual min..max
+    (np.array([[-2.0, 3.0, 8.0]], np.float32), [0, 128, 255]),
+    # 32-bit integers: 0..the actual max (it used to come out almost white)
+    (np.array([[0, 50_000, 100_000]], np.int32), [0, 128, 255]),
+    (np.array([[-100, 0, 100]], np.int32), [0, 128, 255]),  # negative: min..max
+    (np.array([[0, 0, 0]], np.int32), [0, 0, 0]),
+])
+def test_float_and_32_bit_tiffs_are_scaled_by_their_range(tmp_path, array, expected):
+    from ganzoo.data.images import load_image
+
+    path = tmp_path / "x.tif"
+    Image.fromarray(array).save(path)
+    assert Image.open(path).mode in ("F", "I")
+    assert np.asarray(open_image(path, "L"))[0].tolist() == expected
+    assert np.asarray(open_image(path, "RGB"))[0, :, 1].tolist() == expected
+    t = load_image(path)  # inference reads the same way
+    assert t.shape == (3, 1, 3) and torch.allclose(t[0, 0], torch.tensor(expected) / 127.5 - 1)
+
+
+def test_float_tiff_with_nan_is_refused_by_name(tmp_path):
+    path = tmp_path / "nan.tif"
+    Image.fromarray(np.array([[0.0, np.nan]], np.float32)).save(path)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        open_image(path)
+
+
+@pytest.fixture
+def locked(tmp_path, monkeypatch):
+    """Folders that cannot be listed: tests run as root, where chmod 000 does not stop reading,
+    so listing them (os.scandir, which os.walk uses) is made to fail as it would for a user."""
+    import os
+
+    denied: set[str] = set()
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) in denied:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return lambda folder: denied.add(os.fspath(folder)) or folder
+
+
+def test_unreadable_folder_is_not_reported_as_empty(root, locked, ganzoo_cli, tmp_path):
+    from ganzoo.data.check import check_images
+    from ganzoo.data.images import folder_problem
+
+    train_a = locked(root / "trainA")
+    problem = folder_problem(train_a, "domain A of split train")
+    assert problem is not None and "cannot be read" in problem and "Permission denied" in problem
+    assert "no images" not in problem and str(train_a) in problem
+    with pytest.raises(DataError, match="cannot be read"):
+        list_images(train_a)
+    with pytest.raises(DataError, match=r"trainA.*cannot be read"):
+        UnpairedFolderDataset.check_source(UnpairedFolderConfig(root=root), "train")
+    with pytest.raises(DataError, match="cannot be read"):
+        check_images(train_a)
+    result = ganzoo_cli("translate", tmp_path / "run", train_a, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "cannot be read" in result.output and "no images" not in result.output
+
+
+def test_unreadable_subfolder_is_named(root, locked):
+    from ganzoo.data.check import check_images
+
+    sub = locked(root / "trainA" / "sub")
+    with pytest.warns(DataWarning, match=r"trainA/sub .*cannot be read"):
+        files = list_images(root / "trainA")
+    assert files and all(sub not in f.parents for f in files)
+    report = check_images(root)
+    assert not report.ok and any(path == sub and "cannot be read" in why for path, why in report.unreadable)
+
+
 def test_check_source_missing_root(tmp_path):
     config = UnpairedFolderConfig(root=tmp_path / "horse2zebra")
     with pytest.raises(DataError) as err:
@@ -371,6 +447,16 @@ def test_check_source_missing_and_empty_folders(root):
     UnpairedFolderDataset.check_source(UnpairedFolderConfig(root=root), "train")
     with pytest.raises(DataError, match="unknown split"):
         UnpairedFolderDataset.check_source(UnpairedFolderConfig(root=root), "val")
+
+
+def test_image_sizes_have_sane_limits(root):
+    """A side of 100000 used to pass validation and die later with a MemoryError."""
+    for field in ("load_size", "crop_size"):
+        with pytest.raises(ValidationError, match=f"{field} 100000 is more than 8192 px"):
+            UnpairedFolderConfig(root=root, preprocess="crop", **{field: 100_000})
+    UnpairedFolderConfig(root=root, load_size=8192, crop_size=8192)
+    with pytest.raises(ValidationError, match="image_size"):
+        ProceduralConfig(image_size=100_000)
 
 
 def test_folder_config_validation(root):

@@ -37,6 +37,7 @@ class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before closing (once)
     ignore_range: bool = False
+    no_length: set[str] = field(default_factory=set)  # paths sent without Content-Length (body ends at close)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
 
@@ -69,7 +70,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if self.path not in served.no_length:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
         self.end_headers()
         cut = served.cut_after.pop(self.path, None)
@@ -192,6 +194,75 @@ def test_resume_after_interrupted_transfer(server, tmp_path):
     assert (root / "mini" / "testB" / "b.png").is_file() and not part.exists()
 
 
+@pytest.mark.parametrize("bad", ["html", "truncated"])
+def test_a_bad_response_records_no_checksum_and_the_next_run_recovers(server, tmp_path, bad):
+    """An HTML page, or a tar.gz cut off by a server that sends no Content-Length, is not an
+    archive: nothing is trusted, so the next plain run downloads the real file and succeeds."""
+    url, served = server
+    path = "/pix2pix/datasets/facades.tar.gz"
+    good = make_tar({f"facades/train/{i}.jpg": png_bytes(size=(64, 32), color=(i, 0, 0)) for i in range(8)})
+    served.files[path] = b"<html><body>Service temporarily unavailable</body></html>" if bad == "html" \
+        else good[:len(good) // 2]
+    served.no_length.add(path)
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match=r"not a complete zip or tar archive.*no checksum was recorded.*run the"):
+        download_dataset(lookup("pix2pix/facades"), root, mirror=url, progress=False)
+    assert read_recorded_checksum(root / "facades.tar.gz") is None
+    assert not (root / "facades" / ".ganzoo-download-pix2pix.json").exists()
+    served.files[path] = good
+    result = download_dataset(lookup("pix2pix/facades"), root, mirror=url, progress=False)
+    assert result.checksum_source == "first download" and (root / "facades" / "train" / "7.jpg").is_file()
+    assert read_recorded_checksum(root / "facades.tar.gz") == hashlib.sha256(good).hexdigest()
+
+
+def test_force_starts_from_a_clean_partial_file(server, tmp_path):
+    url, served = server
+    data = mini_zip()
+    served.files[ZIP_PATH] = data
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "mini.zip.part").write_bytes(b"<html>junk left by a proxy</html>")
+    (root / "mini.zip.part.json").write_text(f'{{"url": "{url}cyclegan/datasets/mini.zip"}}')
+    result = download_dataset(MINI, root, mirror=url, progress=False, force=True)
+    assert served.requests == [(ZIP_PATH, None)] and result.resumed_from == 0
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_catalog_checksum_wins_over_a_recorded_one(server, tmp_path):
+    url, served = server
+    data = mini_zip()
+    served.files[ZIP_PATH] = data
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "mini.zip.sha256").write_text("f" * 64 + "  mini.zip\n")  # recorded from a bad response
+    known = CatalogEntry("cyclegan", "mini", "unpaired", "test", sha256=hashlib.sha256(data).hexdigest())
+    result = download_dataset(known, root, mirror=url, progress=False)
+    assert result.checksum_source == "catalog"
+    assert read_recorded_checksum(root / "mini.zip") == hashlib.sha256(data).hexdigest()
+
+
+def test_unpacking_that_fails_on_this_machine_keeps_the_download(server, tmp_path, monkeypatch):
+    """A full disk while unpacking: the verified archive and its checksum are kept, and the next
+    run unpacks it without downloading it again."""
+    import zipfile as zipmod
+
+    url, served = server
+    served.files[ZIP_PATH] = mini_zip()
+    root = tmp_path / "data"
+    real = zipmod.ZipFile.extractall
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipmod.ZipFile, "extractall", full_disk)
+    with pytest.raises(DataError, match=r"could not unpack .*mini.zip.*No space left.*kept"):
+        download_dataset(MINI, root, mirror=url, progress=False)
+    assert (root / "mini.zip").is_file() and read_recorded_checksum(root / "mini.zip")
+    monkeypatch.setattr(zipmod.ZipFile, "extractall", real)
+    result = download_dataset(MINI, root, mirror=url, progress=False)
+    assert len(served.requests) == 1 and (result.folder / "trainA" / "a.png").is_file()
+
+
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
     url, served = server
     data = bytes(range(256)) * 100
@@ -276,6 +347,38 @@ def test_tar_links_pointing_outside_are_refused(tmp_path, link):
         with pytest.raises(UnsafeArchiveError, match="link"):
             extract(archive, target)
         assert files_in(target) == set()
+
+
+@pytest.mark.parametrize("links", [
+    # each link looks inside on its own; followed on disk, the chain leaves the target folder
+    {"mini/b": (".", tarfile.SYMTYPE), "mini/c": ("b/b/b/../..", tarfile.SYMTYPE)},
+    {"mini/up": ("..", tarfile.SYMTYPE), "mini/up2": ("up/..", tarfile.SYMTYPE)},
+    {"mini/up": ("..", tarfile.SYMTYPE), "mini/up2": ("up/x/..", tarfile.SYMTYPE),
+     "mini/h": ("mini/up2/x", tarfile.LNKTYPE)},
+    {"mini/loop": ("loop2", tarfile.SYMTYPE), "mini/loop2": ("loop", tarfile.SYMTYPE),
+     "mini/x": ("loop/y", tarfile.SYMTYPE)},
+])
+def test_tar_link_chains_are_refused_before_anything_is_written(tmp_path, links):
+    archive = tmp_path / "chain.tar.gz"
+    archive.write_bytes(make_tar({"mini/a.txt": b"a"}, links))
+    target = tmp_path / "root" / "t"
+    with pytest.raises(UnsafeArchiveError, match="link|outside|'..'"):
+        extract(archive, target)
+    assert files_in(target) == set()
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar"])
+def test_malformed_member_lists_are_refused_before_anything_is_written(tmp_path, fmt):
+    members = {"mini/a.txt": b"a", "mini/b": b"a file", "mini/b/c.txt": b"b is a file, not a folder"}
+    archive = tmp_path / f"m.{fmt}"
+    archive.write_bytes(make_zip(members) if fmt == "zip" else make_tar(members))
+    with pytest.raises(UnsafeArchiveError, match="mini/b.*both a file and a folder"):
+        extract(archive, tmp_path / "t")
+    assert files_in(tmp_path / "t") == set()
+    archive.write_bytes(make_tar({"mini/a.txt": b"a"}, {"mini/h": ("mini/absent.txt", tarfile.LNKTYPE)}))
+    with pytest.raises(UnsafeArchiveError, match="no earlier member"):
+        extract(archive, tmp_path / "t2")
+    assert files_in(tmp_path / "t2") == set()
 
 
 def test_links_inside_the_folder_and_devices(tmp_path):

@@ -269,6 +269,44 @@ def test_torchscript_export_round_trip(trained_recipe, tmp_path):
     assert result.checked_shape == (2, 3, 20, 20)  # another batch and size than traced
 
 
+def test_export_never_overwrites_the_runs_checkpoints(trained_recipe, tmp_path, ganzoo_cli):
+    run_dir, _ = trained_recipe
+    checkpoints = run_dir / "checkpoints"
+    before = {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()}
+    for out in (checkpoints / "final" / "model.safetensors", checkpoints / "latest", checkpoints / "g.pt"):
+        result = ganzoo_cli("export", run_dir, "--format", "torchscript", "--size", "8", "--out", out)
+        assert result.exit_code == 2 and "checkpoint" in result.output and "Traceback" not in result.output
+        assert result.output.count("error:") == 1, result.output
+    assert {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()} == before
+    result = ganzoo_cli("export", checkpoints / "final", "--format", "torchscript", "--size", "8",
+                        "--out", checkpoints / "final" / "state.pt")
+    assert result.exit_code == 2 and {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()} == before
+    result = ganzoo_cli("export", run_dir, "--format", "torchscript", "--size", "8", "--out", run_dir / "g.pt")
+    assert result.exit_code == 0, result.output  # next to the run is fine
+
+
+def test_export_outputs_that_cannot_be_written(trained_recipe, tmp_path, ganzoo_cli, monkeypatch):
+    from ganzoo.export import export_translation
+
+    run_dir, recipe = trained_recipe
+    (tmp_path / "file").write_text("not a folder")
+    for out in (tmp_path, tmp_path / "file" / "g.pt"):  # a directory; a path that cannot be created
+        result = ganzoo_cli("export", run_dir, "--format", "torchscript", "--size", "8", "--out", out)
+        assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
+        assert str(out) in result.output and "Traceback" not in result.output
+    # A failure half-way leaves no partial file and keeps an earlier export.
+    (tmp_path / "g.pt").write_bytes(b"an earlier export")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the loader broke")
+
+    monkeypatch.setattr(torch.jit, "load", broken)
+    with pytest.raises(RuntimeError, match="the loader broke"):
+        export_translation(recipe, tmp_path / "g.pt", fmt="torchscript", size=8)
+    assert (tmp_path / "g.pt").read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "g.pt"]
+
+
 @pytest.mark.slow  # ~10 s: the ONNX exporter itself
 def test_onnx_export_round_trip(trained_recipe, tmp_path, ganzoo_cli):
     pytest.importorskip("onnx")

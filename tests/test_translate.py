@@ -155,3 +155,121 @@ def test_translate_defaults_to_fp32(ganzoo_cli):
     assert inspect.signature(Translator).parameters["precision"].default == "fp32"
     translator = Translator(lambda x: x, stride=1, device=torch.device("cpu"))
     assert translator.dtype is None
+
+
+# --------------------------------------------------------------------------- hostile and careless inputs
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_that_would_overwrite_an_input_is_refused(tmp_path):
+    photos = tmp_path / "photos"
+    noise_image(photos / "a.png", 8, 8)
+    noise_image(photos / "b.jpg", 8, 8)
+    with pytest.raises(GanzooError, match=r"photos/a.png.* would overwrite the input .*photos/a.png"):
+        collect_jobs([photos], photos)  # --out equal to the input folder
+    noise_image(photos / "out" / "a.png", 8, 8, seed=1)  # an earlier run's output, now an input too
+    with pytest.raises(GanzooError, match=r"would overwrite the input .*photos/out/a.png"):
+        collect_jobs([photos], photos / "out")  # --out inside the input folder
+    with pytest.raises(GanzooError, match="would overwrite the input"):
+        collect_jobs([photos / "a.png"], photos / "out" / "..")  # a file, --out its folder by another name
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "a.png").symlink_to(photos / "a.png")
+    with pytest.raises(GanzooError, match="would overwrite the input"):
+        collect_jobs([photos / "a.png"], tmp_path / "linked")  # writing would follow the link
+    assert len(collect_jobs([photos / "b.jpg"], photos)) == 1  # b.png next to b.jpg overwrites nothing
+
+
+def test_cli_translate_never_overwrites_its_inputs(run_dir, tmp_path, ganzoo_cli):
+    photos = tmp_path / "photos"
+    for i, name in enumerate(["a.png", "b.png", "sub/a.png", "sub/sub/a.png"]):
+        noise_image(photos / name, 8, 8, seed=i)
+    before = snapshot(photos)
+    # --out equal to, inside, and containing the input folder
+    for source, out in ((photos, photos), (photos, photos / "sub"), (photos / "sub", photos)):
+        result = ganzoo_cli("translate", run_dir, source, "--out", out, "--no-progress")
+        assert result.exit_code == 2 and "would overwrite the input" in result.output, result.output
+        assert result.output.count("error:") == 1 and snapshot(photos) == before
+    result = ganzoo_cli("translate", run_dir, photos, "--out", tmp_path, "--no-progress")  # photos/a -> tmp/a
+    assert result.exit_code == 0, result.output
+    assert snapshot(photos) == before
+
+
+def test_cli_translates_images_of_4_px_and_less(run_dir, tmp_path, ganzoo_cli):
+    """Sides of 4 px or less used to raise inside the network and abort after 3 of 6 files."""
+    sizes = {"a.png": (8, 8), "b.png": (16, 16), "c.png": (20, 12), "d.png": (4, 4), "e.png": (1, 1),
+             "f.png": (3, 2), "g.png": (4, 1), "h.png": (2, 9)}
+    for i, (name, (w, h)) in enumerate(sizes.items()):
+        noise_image(tmp_path / "in" / name, w, h, seed=i)
+    result = ganzoo_cli("translate", run_dir, tmp_path / "in", "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 0, result.output
+    for name, size in sizes.items():
+        assert Image.open(tmp_path / "out" / name).size == size
+
+
+@pytest.mark.parametrize("oom", [
+    lambda: torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+    lambda: RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: "
+                         "you tried to allocate 1073741824 bytes."),
+    lambda: MemoryError(),
+])
+def test_cli_translate_skips_an_image_that_runs_out_of_memory(run_dir, tmp_path, ganzoo_cli, monkeypatch, oom):
+    from ganzoo import inference
+
+    real = inference.Translator.__call__
+
+    def limited(self, x):  # the 48 px image never fits; two 24 px images fit one at a time
+        if x.shape[-1] == 48 or (x.shape[0] > 1 and x.shape[-1] == 24):
+            raise oom()
+        return real(self, x)
+
+    monkeypatch.setattr(inference.Translator, "__call__", limited)
+    sizes = {"a.png": 16, "big.png": 48, "c.png": 24, "d.png": 24, "e.png": 16}
+    for i, (name, side) in enumerate(sizes.items()):
+        noise_image(tmp_path / "in" / name, side, side, seed=i)
+    result = ganzoo_cli("translate", run_dir, tmp_path / "in", "--out", tmp_path / "out", "--no-progress",
+                        "--batch-size", "2")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png", "d.png", "e.png"]
+    assert "big.png" in result.output and "out of memory" in result.output
+    assert "translated 4 images" in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "error:" in last and "1 of 5 images" in last and "big.png" in last
+
+
+def test_cli_translate_outputs_that_cannot_be_written(run_dir, tmp_path, ganzoo_cli, monkeypatch):
+    src = noise_image(tmp_path / "in" / "x.png", 8, 8)
+    noise_image(tmp_path / "in" / "y.png", 8, 8, seed=1)
+    (tmp_path / "file").write_text("not a folder")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):  # an existing file; cannot be created
+        result = ganzoo_cli("translate", run_dir, src, "--out", out, "--no-progress")
+        assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
+        assert "Traceback" not in result.output and str(out) in result.output
+    assert (tmp_path / "file").read_text() == "not a folder"
+    # One output path is taken by a folder: that image is skipped, the other written, nothing half-written.
+    (tmp_path / "out" / "x.png").mkdir(parents=True)
+    result = ganzoo_cli("translate", run_dir, tmp_path / "in", "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code != 0 and "x.png" in result.output.strip().splitlines()[-1]
+    assert "cannot be written" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
+    assert (tmp_path / "out" / "x.png").is_dir() and Image.open(tmp_path / "out" / "y.png").size == (8, 8)
+    # A folder without write permission (root ignores chmod, so the probe is made to fail).
+    import tempfile
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    result = ganzoo_cli("translate", run_dir, src, "--out", tmp_path / "locked", "--no-progress")
+    assert result.exit_code == 2 and "Permission denied" in result.output and result.output.count("error:") == 1
+
+
+def test_cli_translate_skips_an_image_whose_pixels_cannot_be_decoded(run_dir, tmp_path, ganzoo_cli):
+    good = noise_image(tmp_path / "in" / "a.png", 8, 8)
+    bad = noise_image(tmp_path / "in" / "b.jpg", 64, 64, seed=1)
+    bad.write_bytes(bad.read_bytes()[:1000])  # the header reads (sizes are taken first), the pixels do not
+    result = ganzoo_cli("translate", run_dir, tmp_path / "in", "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 2 and "cannot be read" in result.output and "Traceback" not in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [good.name]

@@ -62,7 +62,8 @@ def download(
         "--mirror", help="Base URL of a copy of the files (default: $GANZOO_DATA_MIRROR, else the publisher).")] = None,
     sha256: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--sha256", help="Expected SHA-256 of the archive (overrides one recorded by an earlier download).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download and unpack again even if already there.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Download (from the first byte) and unpack again even if already there.")] = False,
     keep_archive: Annotated[bool, typer.Option("--keep-archive", help="Keep the archive after unpacking.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
 ) -> None:

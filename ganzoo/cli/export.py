@@ -26,13 +26,18 @@ def export(
     another batch size and image size than the traced one.
     """
     with user_errors():
-        from ganzoo.engine.loading import load_trained
-        from ganzoo.export import export_translation
+        from ganzoo.engine.loading import find_run_dir, load_trained
+        from ganzoo.export import check_output, export_translation
 
         if fmt not in ("torchscript", "onnx"):
             raise GanzooError(f"--format must be torchscript or onnx, got '{fmt}'")
         plugins()
         _, method, ckpt_dir = load_trained(source, device="cpu")
+        protected = {ckpt_dir: "the checkpoint"}
+        run_dir = find_run_dir(ckpt_dir)
+        if run_dir is not None:
+            protected[run_dir / "checkpoints"] = "the run's checkpoints"
+        check_output(out_file, protected)
         err.print(f"exporting {ckpt_dir} ({direction}) as {fmt}...", highlight=False)
         result = export_translation(method, out_file, fmt=fmt, direction=direction, size=size,  # type: ignore[arg-type]
                                     opset=opset, check=check)

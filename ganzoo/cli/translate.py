@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ganzoo.cli.console import err, out, parse_options, plugins, progress, user_errors
+from ganzoo.cli.console import err, out, parse_options, plugins, progress, user_errors, warning
 from ganzoo.errors import GanzooError
 
 FORMATS = ("png", "jpg", "same")
@@ -55,7 +55,7 @@ def translate(
         import torch
 
         from ganzoo.engine.runtime import PRECISIONS, resolve_device
-        from ganzoo.inference import Translator, collect_jobs, translate_files
+        from ganzoo.inference import Translator, collect_jobs, prepare_output_dir, translate_files
 
         if precision not in PRECISIONS:
             raise GanzooError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
@@ -71,6 +71,7 @@ def translate(
                               "(or --reference-generator FILE and inputs)")
         inputs = list(paths) if reference_generator else list(paths[1:])
         jobs = collect_jobs(inputs, out_dir, fmt)  # type: ignore[arg-type]  # bad inputs fail before loading
+        prepare_output_dir(out_dir)  # and so does an --out that cannot be written
         if reference_generator and reference_method:
             from ganzoo.interchange import build_reference_method
 
@@ -103,11 +104,18 @@ def translate(
         start = time.perf_counter()
         with progress(err, show_progress) as bar:
             task = bar.add_task(label, total=len(jobs))
-            n = translate_files(translator, jobs, batch_size=batch_size, workers=workers, quality=quality,
-                                on_batch=lambda k: bar.advance(task, k))
+            report = translate_files(translator, jobs, batch_size=batch_size, workers=workers, quality=quality,
+                                     on_batch=lambda k: bar.advance(task, k),
+                                     on_skip=lambda path, why: warning(f"skipped {path}: {why}"))
         seconds = time.perf_counter() - start
+        n = report.written
         out.print(f"translated {n} images in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} img/s) into {out_dir}",
                   highlight=False)
+        if report.skipped:
+            names = [str(path) for path, _ in report.skipped]
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            raise GanzooError(f"{len(names)} of {len(jobs)} images were skipped (see above): "
+                              + ", ".join(names[:10]) + more)
 
 
 def register_commands(cli: typer.Typer) -> None:

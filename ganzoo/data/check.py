@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from ganzoo.data.images import is_image_file
+from ganzoo.data.images import READ_ERRORS, is_image_file, unreadable_folder
 from ganzoo.errors import DataError
 
 _IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -84,6 +84,8 @@ class FolderReport:
 class CheckReport:
     root: Path
     folders: list[FolderReport]
+    locked: list[tuple[Path, str]] = field(default_factory=list)
+    """Folders that cannot be listed (no permission), with the message."""
 
     @property
     def images(self) -> int:
@@ -91,7 +93,8 @@ class CheckReport:
 
     @property
     def unreadable(self) -> list[tuple[Path, str]]:
-        return [u for f in self.folders for u in f.unreadable]
+        """Unreadable image files, then folders that cannot be listed."""
+        return [u for f in self.folders for u in f.unreadable] + self.locked
 
     @property
     def empty_folders(self) -> list[Path]:
@@ -104,6 +107,7 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {"root": str(self.root), "images": self.images, "unreadable": len(self.unreadable),
                 "empty_folders": [str(p) for p in self.empty_folders],
+                "unreadable_folders": [{"path": str(p), "error": e} for p, e in self.locked],
                 "folders": [f.to_dict() for f in self.folders]}
 
 
@@ -115,13 +119,17 @@ def inspect_image(path: Path, quick: bool = False) -> tuple[tuple[int, int] | No
             if not quick:
                 img.load()
         return size, mode, None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except READ_ERRORS as err:
         return None, None, f"{type(err).__name__}: {err}"
 
 
-def _walk(root: Path) -> Iterable[tuple[Path, list[Path], bool]]:
-    """(folder, its files, has subfolders) for every folder below ``root``, sorted, hidden ones skipped."""
-    for dirpath, dirnames, filenames in os.walk(root):
+def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> Iterable[tuple[Path, list[Path], bool]]:
+    """(folder, its files, has subfolders) for every folder below ``root``, sorted, hidden ones
+    skipped; folders that cannot be listed are appended to ``unreadable``."""
+    def failed(exc: OSError) -> None:
+        unreadable.append((Path(exc.filename) if exc.filename is not None else root, exc))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files = [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".") and f not in _IGNORED]
         yield Path(dirpath), files, bool(dirnames)
@@ -136,8 +144,9 @@ def check_images(root: str | Path, *, quick: bool = False, workers: int | None =
         raise DataError(f"{root} is not a folder")
     workers = workers or min(8, os.cpu_count() or 1)
     reports: list[FolderReport] = []
+    locked: list[tuple[Path, OSError]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
-        for folder, files, has_subfolders in _walk(root):
+        for folder, files, has_subfolders in _walk(root, locked):
             report = FolderReport(folder)
             images = [f for f in files if is_image_file(f)]
             report.images = len(images)
@@ -151,4 +160,7 @@ def check_images(root: str | Path, *, quick: bool = False, workers: int | None =
                     report.modes[mode] += 1
             if files or not has_subfolders:
                 reports.append(report)
-    return CheckReport(root, reports)
+    for folder, exc in locked:  # reported as unreadable, never as an empty folder
+        if folder == root:
+            raise DataError(unreadable_folder(root, exc))
+    return CheckReport(root, reports, [(folder, unreadable_folder(folder, exc)) for folder, exc in locked])

@@ -5,10 +5,14 @@ survive a dropped connection (it continues from a ``.part`` file with an HTTP Ra
 and a corrupt or swapped file must be caught: the publishers give no checksums, so the SHA-256
 of the first download is recorded in ``ARCHIVE.sha256`` and every later download of the same
 archive is checked against it (trust on first use), unless a checksum is given explicitly.
+It is recorded only once the archive has been read through and opens: an HTML error page or a
+body cut off by a server that sent no length is deleted, never trusted.
 
 An archive is only trusted to hold files below its target folder: every member is checked
 before anything is written, and an archive with ``../`` names, absolute paths, links pointing
-outside or device files is refused as a whole (tar extraction also uses Python's ``"data"``
+outside (also by a chain of links that each look harmless, followed as the file system will),
+device files, hard links to no earlier member or a name that is both a file and a folder is
+refused as a whole (tar extraction also uses Python's ``"data"``
 filter where available, as a second line of defence).
 """
 
@@ -27,6 +31,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,14 @@ class DownloadError(DataError):
 
 class UnsafeArchiveError(DataError):
     """An archive member would be written outside the target folder; nothing was extracted."""
+
+
+class CorruptArchiveError(DataError):
+    """The file is not a complete zip or tar archive (an HTML page, a cut-off download)."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}; delete it and download again")
 
 
 @dataclass
@@ -122,6 +136,19 @@ def _meta_path(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
+def partial_path(dest: Path) -> Path:
+    """Where :func:`fetch` keeps the partial download of ``dest``: ``DEST.part``."""
+    return dest.with_name(dest.name + ".part")
+
+
+def discard_partial(dest: Path) -> None:
+    """Delete a partial download of ``dest`` and its resume information, so the next
+    :func:`fetch` starts from the first byte."""
+    part = partial_path(dest)
+    part.unlink(missing_ok=True)
+    _meta_path(part).unlink(missing_ok=True)
+
+
 def _read_meta(part: Path) -> dict[str, Any]:
     try:
         return json.loads(_meta_path(part).read_text(encoding="utf-8"))
@@ -173,7 +200,7 @@ def fetch(
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    part = partial_path(dest)
     meta = _read_meta(part)
     if part.exists() and meta.get("url") not in (None, url):
         part.unlink()  # a partial file of another URL (mirror changed): useless
@@ -292,12 +319,20 @@ def _is_junk(name: str) -> bool:
     return "__MACOSX" in parts or parts[-1].startswith("._") or parts[-1] == ".DS_Store"
 
 
+def _unix(name: str) -> str:
+    return name.replace("\\", "/")  # a Windows separator is a separator wherever the archive is opened
+
+
+def _is_absolute(unix: str) -> bool:
+    return unix.startswith("/") or re.match(r"^[A-Za-z]:", unix) is not None
+
+
 def _check_name(name: str, target: Path) -> str:
     """``name`` made relative and checked to stay inside ``target``; raises UnsafeArchiveError."""
     if "\x00" in name:
         raise UnsafeArchiveError(f"member {name!r} has a NUL byte in its name")
-    unix = name.replace("\\", "/")  # a Windows separator is a separator wherever the archive is opened
-    if unix.startswith("/") or re.match(r"^[A-Za-z]:", unix):
+    unix = _unix(name)
+    if _is_absolute(unix):
         raise UnsafeArchiveError(f"member {name!r} has an absolute path")
     norm = posixpath.normpath(unix)
     if norm == ".." or norm.startswith("../") or "/../" in f"/{unix}/":
@@ -308,41 +343,93 @@ def _check_name(name: str, target: Path) -> str:
     return norm
 
 
-def _check_link(name: str, link: str, target: Path, *, hard: bool) -> None:
-    if link.startswith("/") or re.match(r"^[A-Za-z]:", link):
-        raise UnsafeArchiveError(f"link {name!r} points to the absolute path {link!r}")
-    # A symlink is relative to its own folder; a tar hard link names another member.
-    base = "" if hard else posixpath.dirname(name.replace("\\", "/"))
-    joined = posixpath.normpath(posixpath.join(base, link.replace("\\", "/")))
-    if joined == ".." or joined.startswith("../") or not (target / joined).resolve().is_relative_to(target.resolve()):
-        raise UnsafeArchiveError(f"link {name!r} -> {link!r} points outside the target folder")
+MAX_LINK_HOPS = 40
+"""Links followed while resolving one path (Linux's own limit); more is taken for a loop."""
+
+
+def _resolve(path: str, links: dict[str, str], target: Path, what: str, *, on_disk: bool = True) -> str:
+    """``path`` (relative to ``target``) as the file system will resolve it once the archive's
+    symlinks ``links`` (member name -> link text) are written: each link is followed where it
+    occurs, so a chain of links that each look harmless cannot lead outside. Raises
+    :class:`UnsafeArchiveError` naming ``what`` when a step leaves ``target``. Links already on
+    disk are checked too, unless ``on_disk`` is false and no archive link was followed (a member
+    name that :func:`_check_name` checked on disk already)."""
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if not done:
+                raise UnsafeArchiveError(f"{what} points outside the target folder")
+            done.pop()
+            continue
+        link = links.get("/".join([*done, part]))
+        if link is None:
+            done.append(part)
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            raise UnsafeArchiveError(f"{what} goes through a loop of links (or more than {MAX_LINK_HOPS})")
+        todo[:0] = [p for p in link.split("/") if p not in ("", ".")]  # relative to the link's folder
+    resolved = "/".join(done)
+    if (on_disk or hops) and not (target / resolved).resolve().is_relative_to(target.resolve()):
+        raise UnsafeArchiveError(f"{what} would be written outside {target}")
+    return resolved
+
+
+def _check_members(entries: list[tuple[str, str, str]], target: Path, *, links_are_files: bool = False) -> None:
+    """Check a whole member list, ``(name, kind, link)`` with kind ``file``, ``dir``, ``symlink``
+    or ``hardlink``, before anything is written: names, links and chains of links stay inside
+    ``target``, a hard link names an earlier member, and no name is both a file and a folder.
+    ``links_are_files``: the extractor writes symlinks as small files (zipfile), so they are
+    checked but not followed."""
+    names = [_check_name(name, target) for name, _, _ in entries]
+    for name, kind, link in entries:
+        if kind in ("symlink", "hardlink") and _is_absolute(_unix(link)):
+            raise UnsafeArchiveError(f"link {name!r} points to the absolute path {link!r}")
+    links = {} if links_are_files else {
+        norm: _unix(link) for (_, kind, link), norm in zip(entries, names, strict=True) if kind == "symlink"
+    }
+    seen: dict[str, str] = {}  # resolved path -> "file" or "dir"
+    for (name, kind, link), norm in zip(entries, names, strict=True):
+        parent = _resolve(posixpath.dirname(norm), links, target, f"member {name!r}", on_disk=False)
+        path = posixpath.join(parent, posixpath.basename(norm))
+        if kind == "symlink":  # the link itself is made at ``path``; what it points to must be inside
+            _resolve(posixpath.join(parent, _unix(link)), links, target, f"link {name!r} -> {link!r}")
+        else:  # a file is written through a link of the same name, as open() follows it
+            path = _resolve(path, links, target, f"member {name!r}", on_disk=False)
+        if kind == "hardlink" and seen.get(
+                _resolve(posixpath.normpath(_unix(link)), links, target, f"link {name!r} -> {link!r}")) != "file":
+            raise UnsafeArchiveError(f"hard link {name!r} -> {link!r} names no earlier member of the archive")
+        folders = path.split("/")[:-1]
+        for above in ("/".join(folders[:i]) for i in range(1, len(folders) + 1)):
+            if seen.setdefault(above, "dir") != "dir":
+                raise UnsafeArchiveError(f"{above!r} is both a file and a folder (of {name!r}) in the archive")
+        if seen.setdefault(path, "dir" if kind == "dir" else "file") != ("dir" if kind == "dir" else "file"):
+            raise UnsafeArchiveError(f"{path!r} is both a file and a folder in the archive")
 
 
 def _tar_members(archive: tarfile.TarFile, target: Path) -> list[tarfile.TarInfo]:
-    members = []
-    for m in archive.getmembers():
-        _check_name(m.name, target)
-        if m.issym() or m.islnk():
-            _check_link(m.name, m.linkname, target, hard=m.islnk())
-        elif not (m.isfile() or m.isdir()):
+    members = archive.getmembers()
+    for m in members:
+        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
             raise UnsafeArchiveError(f"member {m.name!r} is a device, fifo or other special file")
-        if not _is_junk(m.name):
-            members.append(m)
-    return members
+    kinds = [("symlink" if m.issym() else "hardlink" if m.islnk() else "dir" if m.isdir() else "file") for m in members]
+    _check_members([(m.name, kind, m.linkname) for m, kind in zip(members, kinds, strict=True)], target)
+    return [m for m in members if not _is_junk(m.name)]
 
 
 def _zip_members(archive: zipfile.ZipFile, target: Path) -> list[zipfile.ZipInfo]:
-    members = []
-    for info in archive.infolist():
-        _check_name(info.filename, target)
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            # zipfile writes a link as a small file holding its target, so it cannot escape;
-            # one pointing outside still means the archive was crafted, so refuse it.
-            _check_link(info.filename, archive.read(info).decode("utf-8", "replace"), target, hard=False)
-        if not _is_junk(info.filename):
-            members.append(info)
-    return members
+    # zipfile writes a link as a small file holding its target, so it cannot escape; one
+    # pointing outside still means the archive was crafted, so it is refused all the same.
+    members = archive.infolist()
+    _check_members([
+        (info.filename, "symlink", archive.read(info).decode("utf-8", "replace"))
+        if stat.S_ISLNK(info.external_attr >> 16) else (info.filename, "dir" if info.is_dir() else "file", "")
+        for info in members
+    ], target, links_are_files=True)
+    return [info for info in members if not _is_junk(info.filename)]
 
 
 def archive_format(path: Path) -> str:
@@ -351,15 +438,21 @@ def archive_format(path: Path) -> str:
         return "zip"
     if tarfile.is_tarfile(path):
         return "tar"
-    raise DataError(f"{path} is neither a zip nor a tar archive (a broken download, or an HTML error page?)")
+    raise CorruptArchiveError(path, "neither a zip nor a tar archive (a broken download, or an HTML error page?)")
 
 
-def extract(archive_path: str | Path, target: str | Path) -> list[str]:
+def extract(
+    archive_path: str | Path, target: str | Path, *, on_checked: Callable[[], object] | None = None
+) -> list[str]:
     """Unpack a zip or tar(.gz) archive into ``target`` and return the top-level names it created.
 
-    Every member is checked first; if any would land outside ``target`` (``../``, an absolute
-    path, a link pointing outside, a device file) :class:`UnsafeArchiveError` is raised and
-    nothing is written.
+    The whole member list is checked first; if any member would land outside ``target``
+    (``../``, an absolute path, a link or a chain of links pointing outside, a device file) or
+    could not be written (a hard link to no earlier member, a name that is both a file and a
+    folder) :class:`UnsafeArchiveError` is raised and nothing is written. An archive that is cut
+    off or not an archive at all raises :class:`CorruptArchiveError`. ``on_checked`` is called
+    once the whole member list has been read and checked (the archive is complete and opens),
+    before anything is written.
     """
     archive_path, target = Path(archive_path), Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -369,19 +462,29 @@ def extract(archive_path: str | Path, target: str | Path) -> list[str]:
             with zipfile.ZipFile(archive_path) as zf:
                 zmembers = _zip_members(zf, target)
                 names = [m.filename for m in zmembers]
+                if on_checked:
+                    on_checked()
                 zf.extractall(target, members=zmembers)
         else:
             with tarfile.open(archive_path, "r:*") as tf:
                 tmembers = _tar_members(tf, target)
                 names = [m.name for m in tmembers]
+                if on_checked:
+                    on_checked()
                 if hasattr(tarfile, "data_filter"):
                     tf.extractall(target, members=tmembers, filter="data")
                 else:  # pragma: no cover - Python without PEP 706; our own checks above still apply
                     tf.extractall(target, members=tmembers)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         if isinstance(exc, getattr(tarfile, "FilterError", ())):
             raise UnsafeArchiveError(f"{archive_path}: {exc}") from None
-        raise DataError(f"{archive_path}: the archive is corrupt ({exc}); delete it and download again") from None
+        raise CorruptArchiveError(archive_path, f"corrupt or cut off: {exc}") from None
+    except OSError as exc:
+        if exc.errno is None:  # gzip's BadGzipFile, bz2's "Invalid data stream": the archive is broken
+            raise CorruptArchiveError(archive_path, f"corrupt or cut off: {exc}") from None
+        # a full disk, no permission: the archive is fine, this machine is not
+        raise DataError(f"could not unpack {archive_path} into {target}: {exc}; the archive is kept: "
+                        "fix that and run the same command again") from None
     tops = {posixpath.normpath(n.replace("\\", "/")).split("/")[0] for n in names}
     return sorted(tops - {".", ""})
 
@@ -444,6 +547,8 @@ def download_dataset(
         expected, source = None, "first download"
 
     url = entry.url(mirror)
+    if force:  # start clean: no resuming a partial file that may hold another response's bytes
+        discard_partial(archive)
     if archive.is_file() and expected and sha256_file(archive) == expected:
         result = FetchResult(archive, expected, archive.stat().st_size)  # a kept archive: no download
     else:
@@ -456,11 +561,27 @@ def download_dataset(
                     f"{exc}\nThe expected value was recorded by the first download in {checksum_path(archive)}."
                 ) from None
             raise
-    checksum_file = record_checksum(archive, result.sha256)
+    checksum_file = checksum_path(archive)
 
     # Unpack, then mark complete; a half-unpacked folder (interrupted) has no marker and is redone.
+    # The checksum is recorded only once the archive is known to be complete and to open: an HTML
+    # page or a cut-off body must never become the value later downloads are checked against.
     marker.unlink(missing_ok=True)
-    created = extract(archive, root)
+    try:
+        created = extract(archive, root, on_checked=lambda: record_checksum(archive, result.sha256))
+    except CorruptArchiveError as exc:
+        archive.unlink(missing_ok=True)
+        if source == "first download":
+            checksum_file.unlink(missing_ok=True)
+            raise DownloadError(
+                f"the file downloaded from {url} is not a complete zip or tar archive ({exc.reason}); it was "
+                "deleted and no checksum was recorded: run the same command again to download it again"
+            ) from None
+        origin = {"--sha256": "--sha256", "catalog": "the catalog"}.get(source, f"{checksum_file}")
+        raise DownloadError(
+            f"{archive} (from {url}) matches the expected SHA-256 (from {origin}) but is not a complete zip or "
+            f"tar archive ({exc.reason}); it was deleted. Is that checksum right?"
+        ) from None
     if not folder.is_dir():
         made = ", ".join(str(root / n) for n in created) or "nothing"
         raise DataError(f"{archive} did not unpack to {folder} (it created: {made})")

@@ -8,6 +8,8 @@ with a single warning and returns the next readable image instead.
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +23,10 @@ from ganzoo.errors import DataError
 
 IMG_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 """File name endings (compared case-insensitively) that are taken for images."""
+
+
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+"""What reading an unreadable image file raises (PIL raises SyntaxError for some broken headers)."""
 
 
 class DataWarning(UserWarning):
@@ -37,27 +43,47 @@ def list_images(folder: str | Path, max_items: int | None = None) -> list[Path]:
 
     Sorting makes item ``i`` the same file on every machine and run (``os.walk`` order is
     not); ``max_items`` keeps the first ones of that order. A missing folder gives ``[]``;
-    callers that need images use :func:`require_images` for a readable error.
+    callers that need images use :func:`require_images` for a readable error. A folder that
+    cannot be listed (no permission) raises :class:`DataError`; a subfolder that cannot be is
+    left out with a :class:`DataWarning` naming it (neither passes for "no images").
     """
     root = Path(folder)
     if not root.is_dir():
         return []
-    files = [p for p in root.rglob("*") if p.is_file() and is_image_file(p)]
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename is not None else root
+        if where == root:
+            raise DataError(unreadable_folder(root, exc)) from None
+        warnings.warn(f"skipping {unreadable_folder(where, exc)}", DataWarning, stacklevel=3)
+
+    files = [Path(dirpath) / name for dirpath, _, names in os.walk(root, onerror=unreadable)
+             for name in names if is_image_file(name)]
+    files = [p for p in files if p.is_file()]  # not broken links
     files.sort(key=lambda p: p.relative_to(root).as_posix())
     return files if max_items is None else files[:max_items]
 
 
-def folder_problem(folder: str | Path, what: str) -> str | None:
-    """Why ``folder`` cannot serve as an image folder (missing, not a folder, no images), or None.
+def unreadable_folder(folder: Path, exc: OSError) -> str:
+    """The message for a folder that cannot be listed."""
+    return f"folder {folder} cannot be read ({exc.strerror or type(exc).__name__})"
 
-    ``what`` names the folder's role in the message, e.g. ``"domain A of split train"``.
+
+def folder_problem(folder: str | Path, what: str) -> str | None:
+    """Why ``folder`` cannot serve as an image folder (missing, not a folder, cannot be read,
+    no images), or None. ``what`` names the folder's role in the message, e.g. ``"domain A of
+    split train"``.
     """
     path = Path(folder)
     if not path.exists():
         return f"{what}: folder {path} does not exist"
     if not path.is_dir():
         return f"{what}: {path} is not a folder"
-    if not list_images(path, max_items=1):
+    try:
+        found = list_images(path, max_items=1)
+    except DataError as exc:
+        return f"{what}: {exc}"
+    if not found:
         exts = ", ".join(IMG_EXTENSIONS)
         return f"{what}: folder {path} has no images ({exts})"
     return None
@@ -76,19 +102,45 @@ def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:
 
     ``load()`` is forced here so that a truncated file fails now, inside the caller's
     ``try``, not later in a transform. Raises ``OSError`` (or ``ValueError``) when unreadable.
+    16-bit, 32-bit integer and float images are scaled to 8 bits by their range (:func:`_to_8bit`).
     """
     with Image.open(path) as img:
         img.load()
         img = ImageOps.exif_transpose(img)  # a copy, so closing the file is safe
     if img.mode == mode:
         return img
-    if img.mode.startswith("I;16"):  # 16-bit grey: convert() would clip at 255, so rescale
-        img = Image.fromarray((np.asarray(img, dtype=np.float32) / 257.0).round().astype(np.uint8))
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # convert() would clip at 255: rescale
+        img = _to_8bit(img, path)
     if img.mode == "PA" or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA") and mode in ("RGB", "L"):
         img = _flatten_alpha(img)
     return img.convert(mode)
+
+
+def _to_8bit(img: Image.Image, path: str | Path) -> Image.Image:
+    """A 16-bit, 32-bit integer or float grey image as 8-bit grey ("L"), scaled by its range:
+
+    * 16-bit: the type's range, 0..65535 (what such files use);
+    * 32-bit integer: 0..its actual maximum (min..max if it has negative values), since such
+      files rarely use the type's range (a 12-bit sensor value would come out black);
+    * float: 0..1 when all values are in [0, 1], else its actual min..max; NaN or infinite
+      values are refused (``ValueError`` naming the file).
+
+    A constant image outside these ranges comes out black."""
+    array = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16"):
+        lo, hi = 0.0, 65535.0
+    else:
+        if not np.isfinite(array).all():
+            raise ValueError(f"{path}: float image with NaN or infinite values")
+        lo, hi = float(array.min(initial=0)), float(array.max(initial=0))
+        if img.mode == "F" and lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0
+        elif img.mode == "I" and lo >= 0:
+            lo = 0.0
+    scaled = (array - lo) * 255.0 / (hi - lo) if hi > lo else np.zeros_like(array)
+    return Image.fromarray(scaled.clip(0, 255).round().astype(np.uint8))
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
@@ -136,7 +188,7 @@ class ImageList:
             path = self.paths[i]
             try:
                 return open_image(path, self.mode), path
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            except READ_ERRORS as err:
                 self.bad.add(i)
                 self.skipped.append(path)
                 if self.on_skip is not None:
@@ -188,7 +240,12 @@ def save_image(image: Tensor, path: Path, *, quality: int = 95) -> None:
     array = to_uint8(image.cpu()).permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array[..., :3])
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        pil.save(path, quality=quality, subsampling=0)
-    else:
-        pil.save(path)
+    # Written under a temporary name and renamed into place: a failure (disk full) leaves
+    # neither a half-written file nor a damaged earlier one.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    options = {"quality": quality, "subsampling": 0} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    try:
+        pil.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"), **options)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganzoo.components import DatasetConfig
 from ganzoo.data.transforms import Preprocess
 
 SmallImages = Literal["resize", "error"]
+
+MAX_SIDE = 8192
+"""The largest ``load_size`` / ``crop_size``: beyond it one image alone needs gigabytes."""
 
 
 class ImageOptions(DatasetConfig):
@@ -43,6 +46,15 @@ class ImageOptions(DatasetConfig):
     max_items: int | None = Field(
         None, ge=1, description="Use at most this many images (pairs) per domain (the first in sorted order)."
     )
+
+    @field_validator("load_size", "crop_size")
+    @classmethod
+    def _sane_size(cls, value: int, info: ValidationInfo) -> int:
+        if value > MAX_SIDE:
+            gib = value * value * 3 * 4 / 2**30
+            raise ValueError(f"{info.field_name} {value} is more than {MAX_SIDE} px, the largest side ganzoo reads "
+                             f"images at (one {value} x {value} RGB image alone is {gib:.0f} GB as a float tensor)")
+        return value
 
     @model_validator(mode="after")
     def _crop_fits(self) -> ImageOptions:

@@ -22,7 +22,7 @@ from torch import Tensor
 from ganzoo.components import Batch, Dataset
 from ganzoo.config import ComponentConfig
 from ganzoo.data.catalog import download_hint
-from ganzoo.data.images import DataWarning, ImageList, folder_problem, list_images, open_image
+from ganzoo.data.images import READ_ERRORS, DataWarning, ImageList, folder_problem, list_images, open_image
 from ganzoo.data.options import MODES, ImageOptions
 from ganzoo.data.skips import SkipRecord
 from ganzoo.data.transforms import (
@@ -259,7 +259,7 @@ class PairList:
             for path, mode in ((path_a, self.modes[0]), (path_b, self.modes[1])):
                 try:
                     images.append(open_image(path, mode))
-                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+                except READ_ERRORS as err:
                     self.bad.add(i)
                     reason = f"{type(err).__name__}: {err}"
                     if self.on_skip is not None:
