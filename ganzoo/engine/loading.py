@@ -14,11 +14,20 @@ from ganzoo.recipe import ResolvedRecipe, load_recipe
 
 
 def find_run_dir(checkpoint_dir: Path) -> Path | None:
-    """The run directory owning a checkpoint (the one with recipe.toml above it)."""
+    """The run directory owning a checkpoint: the nearest folder at or above it that holds both
+    ``recipe.toml`` and ``checkpoints/`` (a checkpoint folder holds a recipe.toml of its own)."""
     for parent in [checkpoint_dir, *checkpoint_dir.parents][:3]:
-        if (parent / "recipe.toml").is_file():
+        if (parent / "recipe.toml").is_file() and (parent / "checkpoints").is_dir():
             return parent
     return None
+
+
+def recipe_of(checkpoint_dir: Path) -> Path | None:
+    """The recipe a checkpoint was trained with: its own copy (written since ganzoo 0.2), else
+    its run directory's (or any recipe.toml up to two folders above, for copied layouts)."""
+    run_dir = find_run_dir(checkpoint_dir)
+    candidates = [checkpoint_dir, *([run_dir] if run_dir else []), *checkpoint_dir.parents[:2]]
+    return next((c / "recipe.toml" for c in candidates if (c / "recipe.toml").is_file()), None)
 
 
 def load_trained(
@@ -31,10 +40,10 @@ def load_trained(
     the generators' (they are what the run evaluated and sampled with); ``ema=False`` loads
     the last trained weights instead."""
     directory = ckpt.resolve_checkpoint(Path(path))
-    run_dir = find_run_dir(directory)
-    if run_dir is None:
+    recipe = recipe_of(directory)
+    if recipe is None:
         raise CheckpointError(f"{directory}: no recipe.toml found in it or the run directory above it")
-    resolved = load_recipe(run_dir / "recipe.toml", check_data=check_data)
+    resolved = load_recipe(recipe, check_data=check_data)
     method = resolved.build_method()
     ckpt.load_weights(directory, method)
     if ema and (directory / ckpt.EMA_WEIGHTS).is_file():
