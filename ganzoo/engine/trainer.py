@@ -154,15 +154,16 @@ class Trainer:
         try:
             self.setup()
             t, rt = self.train, self.runtime
+            if self.resume:  # nothing in the run directory changes before the checkpoint is restored
+                self.step, best, where = self.state.restore()
+                self.tracker = BestTracker(self.tracker.key, self.tracker.mode, best)
             self.reporter = Reporter(
                 self.run_dir, rt, console=self.console, images_per_iteration=t.batch_size * rt.dist.world_size,
                 show_progress=self.show_progress, tensorboard=t.tensorboard, title=self.resolved.name,
                 info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
                       "total": self.total, "device": rt.describe(), "batch": t.batch_size,
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
-            if self.resume:  # nothing in the run directory changes before the checkpoint is restored
-                self.step, best, where = self.state.restore()
-                self.tracker = BestTracker(self.tracker.key, self.tracker.mode, best)
+            if self.resume:
                 self.reporter.log.truncate_after(self.step)
                 self.reporter.say(f"resumed from {where} at step {self.step}")
             if self.is_main:
