@@ -472,3 +472,14 @@ def test_folder_config_validation(root):
         UnpairedFolderConfig(root=root, input_nc=2)
     with pytest.raises(ValidationError):
         UnpairedFolderConfig(root=root, preprocess="zoom")
+
+
+def test_procedural_train_split_can_be_paired_for_methods_that_train_on_pairs():
+    from ganzoo.data.procedural import ProceduralConfig, ProceduralDataset
+
+    unpaired = ProceduralDataset(ProceduralConfig(image_size=16, train_size=4), "train")
+    paired = ProceduralDataset(ProceduralConfig(image_size=16, train_size=4, paired_train=True), "train")
+    assert not unpaired.paired and paired.paired
+    truth = paired.ground_truth(1)
+    assert torch.equal(paired[1]["A"], truth["A"]) and torch.equal(paired[1]["B"], truth["B"])
+    assert not torch.equal(unpaired[1]["B"], truth["B"])  # unpaired: B shows another scene

@@ -44,6 +44,9 @@ class ProceduralConfig(DatasetConfig):
     image_size: int = Field(32, ge=8, le=1024, description="Side of the square images, in pixels.")
     train_size: int = Field(1000, ge=1, description="Number of items of the train split.")
     test_size: int = Field(64, ge=1, description="Number of items of the test split.")
+    paired_train: bool = Field(
+        False, description="Pair the train split too (B shows the same scene as A), for methods that train on "
+        "aligned pairs (pix2pix); the test split is always paired.")
     seed: int = Field(0, description="Seed of the scenes; the same seed always gives the same images.")
     min_shapes: int = Field(2, ge=1, description="Fewest shapes in a scene.")
     max_shapes: int = Field(5, ge=1, le=32, description="Most shapes in a scene.")
@@ -215,7 +218,7 @@ class ProceduralDataset(Dataset):
     """Random shapes in two styles: warm colours on light (A); hues rotated, on dark (B).
 
     Download-free and deterministic (seed, split and index fix an item). Train items are
-    unpaired (B shows another scene); test items are paired, so translations can be scored
+    unpaired (B shows another scene, unless ``paired_train``); test items are paired, so translations can be scored
     against the ground truth. :meth:`ground_truth` gives the paired views of any item.
     """
 
@@ -237,7 +240,7 @@ class ProceduralDataset(Dataset):
 
     @property
     def paired(self) -> bool:
-        return self.split != "train"
+        return self.split != "train" or bool(self.config.paired_train)  # type: ignore[attr-defined]
 
     @classmethod
     def check_source(cls, config: ComponentConfig, split: str = "train") -> None:

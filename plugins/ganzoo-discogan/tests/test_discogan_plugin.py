@@ -15,6 +15,7 @@ from pathlib import Path
 import ganzoo
 import pytest
 import torch
+from ganzoo.testing import MethodContract
 from torch import nn
 
 import ganzoo_discogan
@@ -330,3 +331,11 @@ def test_trains_and_resumes_on_cpu(ganzoo_cli, tmp_path):
 def test_tests_in_train_mode_as_the_reference_which_never_calls_eval(ganzoo_registry):
     method = build_recipe(ganzoo_registry)
     assert type(method).test_mode == "train"
+
+
+class TestDiscoGANContract(MethodContract):
+    """The contract every ganzoo method meets (build, steps, engine iteration, exact resume,
+    safetensors, odd sizes, export), with one class."""
+
+    method = "discogan"
+    overrides = ("generator.ngf=4", "generator.n_layers=2", "discriminator.ndf=4", "discriminator.n_layers=2")

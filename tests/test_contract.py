@@ -1,0 +1,27 @@
+"""Every built-in method meets the same contract (ganzoo.testing.MethodContract): built from its
+defaults, forward/backward through every step, one real engine iteration, exact resume,
+safetensors round trip, odd-sized translation in each direction, TorchScript export. A plugin's
+method runs the same suite with one class (see plugins/ganzoo-discogan/tests)."""
+
+from __future__ import annotations
+
+from ganzoo.testing import MethodContract
+
+TINY_PATCHGAN = ("discriminator.ndf=4", "discriminator.n_layers=2")
+
+
+class TestCycleGAN(MethodContract):
+    method = "cyclegan"
+    overrides = ("generator.type='resnet_6blocks'", "generator.ngf=4", *TINY_PATCHGAN, "method.pool_size=2")
+
+
+class TestPix2Pix(MethodContract):
+    method = "pix2pix"
+    overrides = ("generator.type='unet_128'", "generator.num_downs=5", "generator.ngf=4", *TINY_PATCHGAN)
+    size = 32
+
+
+class TestUNIT(MethodContract):
+    method = "unit"
+    overrides = ("generator.dim=4", "generator.n_res=1", "discriminator.dim=4", "discriminator.n_layer=2",
+                 "discriminator.num_scales=2")
