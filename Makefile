@@ -9,7 +9,7 @@ STAMP := $(VENV)/.ganzoo-installed
 
 DISCOGAN_SITE := build/discogan-site
 
-.PHONY: setup quickstart test test-discogan lint clean
+.PHONY: setup quickstart test test-discogan discogan-site lint clean
 
 setup: $(STAMP)
 
@@ -24,16 +24,20 @@ quickstart: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
-	$(BIN)/python -m pytest -q
-	$(MAKE) test-discogan
+test: setup lint discogan-site
+	GANZOO_DISCOGAN_SITE=$(DISCOGAN_SITE) $(BIN)/python -m pytest -q --durations=20
+	$(DISCOGAN_TESTS)
 
 # The external DiscoGAN plugin, installed with pip as a user would (into build/, so the main
 # suite can also check the CLI without it), then its own test suite in strict plugin mode.
-test-discogan: setup
+DISCOGAN_TESTS = PYTHONPATH=$(DISCOGAN_SITE) GANZOO_STRICT_PLUGINS=1 $(BIN)/python -m pytest -q plugins/ganzoo-discogan/tests
+
+test-discogan: setup discogan-site
+	$(DISCOGAN_TESTS)
+
+discogan-site: setup
 	rm -rf $(DISCOGAN_SITE)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --no-index --target $(DISCOGAN_SITE) plugins/ganzoo-discogan
-	PYTHONPATH=$(DISCOGAN_SITE) GANZOO_STRICT_PLUGINS=1 $(BIN)/python -m pytest -q plugins/ganzoo-discogan/tests
 
 clean:
 	rm -rf $(VENV) runs build plugins/ganzoo-discogan/build .pytest_cache .ruff_cache

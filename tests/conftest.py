@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -28,3 +30,20 @@ def on_step_call(monkeypatch):
         monkeypatch.setattr(CycleGAN, method, wrapped)
 
     return install
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One CycleGAN run of 2 iterations on 16 px built-in data with 6 paired test items, trained
+    once per session and shared by the tests that only read a run (translate, evaluate, export):
+    trained weights, nothing learned."""
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+    from ganzoo.testing import TINY_RECIPE
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    path = root / "tiny.toml"
+    path.write_text(TINY_RECIPE.replace('name = "tiny"', f"name = \"tiny\"\nout_dir = '{root / 'runs'}'"))
+    resolved = load_recipe(path, ["train.iterations=2", "train.sample_every=0", "train.checkpoint_every=0",
+                                  "data.test_size=6"])
+    return Trainer(resolved, show_progress=False).fit().run_dir

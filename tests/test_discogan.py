@@ -52,7 +52,11 @@ def installed_in_this_environment(dist: str) -> bool:
 @pytest.fixture(scope="module")
 def discogan_site(tmp_path_factory) -> Path:
     """plugins/ganzoo-discogan built from a copy (the build leaves nothing in the repository)
-    and installed into a temporary site folder."""
+    and installed into a temporary site folder; ``make test`` builds it once for both suites and
+    names it in $GANZOO_DISCOGAN_SITE."""
+    prebuilt = os.environ.get("GANZOO_DISCOGAN_SITE")
+    if prebuilt and (Path(prebuilt) / "ganzoo_discogan" / "plugin.py").is_file():
+        return Path(prebuilt).resolve()
     if importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None:
         pytest.skip("building a package needs pip and setuptools in the test environment")
     base = tmp_path_factory.mktemp("discogan")

@@ -246,18 +246,10 @@ def test_unit_reference_file_translates_through_the_unit_recipe(registry, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def trained_recipe(tmp_path_factory):
+def trained_recipe(tiny_run):
     from ganzoo.engine.loading import load_trained
-    from ganzoo.engine.trainer import Trainer
-    from ganzoo.recipe import load_recipe
-    from ganzoo.testing import TINY_RECIPE
 
-    root = tmp_path_factory.mktemp("export")
-    path = root / "tiny.toml"
-    path.write_text(TINY_RECIPE.replace('name = "tiny"', f"name = \"tiny\"\nout_dir = '{root / 'runs'}'"))
-    resolved = load_recipe(path, ["train.iterations=2", "train.sample_every=0", "train.checkpoint_every=0"])
-    result = Trainer(resolved, show_progress=False).fit()
-    return result.run_dir, load_trained(result.run_dir)[1]
+    return tiny_run, load_trained(tiny_run)[1]
 
 
 def test_torchscript_export_round_trip(trained_recipe, tmp_path):

@@ -293,20 +293,11 @@ def test_builtin_metrics_are_registered_components(metrics_registry):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_run):
     from ganzoo.engine.loading import load_trained
-    from ganzoo.engine.trainer import Trainer
-    from ganzoo.recipe import load_recipe
-    from ganzoo.testing import TINY_RECIPE
 
-    root = tmp_path_factory.mktemp("evaluate")
-    path = root / "tiny.toml"
-    path.write_text(TINY_RECIPE.replace('name = "tiny"', f"name = \"tiny\"\nout_dir = '{root / 'runs'}'"))
-    resolved = load_recipe(path, ["train.iterations=2", "train.sample_every=0", "train.checkpoint_every=0",
-                                  "data.test_size=6"])
-    run_dir = Trainer(resolved, show_progress=False).fit().run_dir
-    resolved, recipe, _ = load_trained(run_dir)
-    return run_dir, resolved, recipe
+    resolved, recipe, _ = load_trained(tiny_run)
+    return tiny_run, resolved, recipe
 
 
 class MeanBrightness(Metric):

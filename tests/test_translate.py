@@ -21,17 +21,9 @@ from ganzoo.inference import (
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tiny_run):
     """A CycleGAN run of 2 iterations on 16 px built-in data (trained weights, nothing learned)."""
-    from ganzoo.engine.trainer import Trainer
-    from ganzoo.recipe import load_recipe
-    from ganzoo.testing import TINY_RECIPE
-
-    root = tmp_path_factory.mktemp("translate")
-    path = root / "tiny.toml"
-    path.write_text(TINY_RECIPE.replace('name = "tiny"', f"name = \"tiny\"\nout_dir = '{root / 'runs'}'"))
-    resolved = load_recipe(path, ["train.iterations=2", "train.sample_every=0", "train.checkpoint_every=0"])
-    return Trainer(resolved, show_progress=False).fit().run_dir
+    return tiny_run
 
 
 def noise_image(path, w, h, mode="RGB", seed=0):
