@@ -104,6 +104,7 @@ def test_the_core_imports_no_plugin():
 # ---------------------------------------------------------------- installed, uninstalled, broken
 
 
+@pytest.mark.slow  # a ganzoo subprocess that trains
 def test_installed_plugin_trains_its_recipe(discogan_site, tmp_path):
     run_dir = tmp_path / "run"
     result = ganzoo("run", RECIPE, "--set", "train.iterations=3", "--out", run_dir, "--no-progress",

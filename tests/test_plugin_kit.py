@@ -154,6 +154,7 @@ def test_the_built_in_plugins_use_only_the_public_api():
 # ---------------------------------------------------------------- end to end, as a plugin author
 
 
+@pytest.mark.slow  # ~20 s: builds, installs and runs a generated package's own suite
 def test_generated_package_installs_lists_and_passes_its_own_tests(tmp_path):
     target = create_plugin("my-method", tmp_path / "src")
     site = tmp_path / "site"
