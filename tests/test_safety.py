@@ -254,3 +254,11 @@ def test_a_plugin_that_exits_or_raises_a_base_exception_fails_alone(ganzoo_cli, 
     assert status["rude"]["error"] in ("it called sys.exit(3)", "Odd: x")
     result = ganzoo_cli("list-components", "method")
     assert result.exit_code == 0 and "cyclegan" in result.stdout and "plugin rude" in result.stderr
+
+
+def test_a_run_directory_that_is_a_file_is_one_line(tiny_recipe, tmp_path, ganzoo_cli):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    result = ganzoo_cli("run", tiny_recipe, "--out", target, "--no-progress")
+    assert result.exit_code == 2 and f"error: {target}: is a file, not a run directory" in result.stderr
+    assert target.read_text() == "keep me"

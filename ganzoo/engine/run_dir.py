@@ -72,7 +72,12 @@ class RunLock:
         self.held = False
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise GanzooError(f"{self.path.parent}: is a file, not a run directory; choose another --out")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GanzooError(f"{self.path.parent}: cannot be created ({exc.strerror})") from None
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
                   "command": self.command, "argv": " ".join(sys.argv[:4])}
         for _ in range(2):
