@@ -178,17 +178,27 @@ def test_state_dict_containers():
 
 def test_multi_part_file_needs_a_part_and_safetensors_load(registry, tmp_path):
     gen = tiny_resnet(registry)
+    torch.manual_seed(1)
+    other = registry.get("generator", "resnet_9blocks").build({"ngf": 4, "n_blocks": 2}).eval()
     path = tmp_path / "both.pt"
-    torch.save({"a": gen.state_dict(), "b": gen.state_dict()}, path)
+    torch.save({"a": gen.state_dict(), "b": other.state_dict()}, path)  # two different networks
     with pytest.raises(CheckpointError, match="holds 2 state dicts"):
         import_component(path, "resnet_9blocks", config={"ngf": 4, "n_blocks": 2}, registry=registry)
-    import_component(path, "resnet_9blocks", config={"ngf": 4, "n_blocks": 2}, part="b", registry=registry)
+    loaded = import_component(path, "resnet_9blocks", config={"ngf": 4, "n_blocks": 2}, part="b", registry=registry)
+    expected = torch.load(path, weights_only=True)["b"]
+    assert loaded.state_dict().keys() == expected.keys()
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in expected.items())
+    assert not torch.equal(expected["model.1.weight"], gen.state_dict()["model.1.weight"])  # not part a
+    x = torch.rand(1, 3, 12, 12) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), other(x))
 
     from safetensors.torch import save_file
 
     save_file(gen.state_dict(), str(tmp_path / "g.safetensors"))
-    import_component(tmp_path / "g.safetensors", "resnet_9blocks", config={"ngf": 4, "n_blocks": 2},
-                     registry=registry)
+    loaded = import_component(tmp_path / "g.safetensors", "resnet_9blocks", config={"ngf": 4, "n_blocks": 2},
+                              registry=registry)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in gen.state_dict().items())
 
 
 def test_unit_generators_import_through_the_same_generic_path(registry, tmp_path):
