@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,29 @@ def tiny_run(tmp_path_factory) -> Path:
     resolved = load_recipe(path, ["train.iterations=2", "train.sample_every=0", "train.checkpoint_every=0",
                                   "data.test_size=6"])
     return Trainer(resolved, show_progress=False).fit().run_dir
+
+# --------------------------------------------------------------------------- reference fixtures
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+"""Files made with the reference implementations, in the ``shared/`` folder beside the checkout."""
+REQUIRE_FIXTURES_ENV = "GANZOO_REQUIRE_FIXTURES"
+"""Set by ``make test`` (what CI runs): a missing reference fixture is then a failure, not a skip."""
+
+
+def locate_reference_fixture(name: str, directory: Path = SHARED_FIXTURES) -> Path:
+    """The path of a reference fixture. Missing: the test skips in a clone without ``../shared``,
+    but fails when $GANZOO_REQUIRE_FIXTURES is set, so that CI cannot pass without running the
+    reference parity tests."""
+    path = Path(directory) / name
+    if path.exists():
+        return path
+    if os.environ.get(REQUIRE_FIXTURES_ENV, "") not in ("", "0"):
+        pytest.fail(f"reference fixture {path} not available, and {REQUIRE_FIXTURES_ENV} is set: "
+                    "the reference parity tests must run (is shared/ beside the checkout?)", pytrace=False)
+    pytest.skip(f"reference fixture {path} not available")
+
+
+@pytest.fixture
+def reference_fixture():
+    """:func:`locate_reference_fixture`, for the tests that compare with the reference code."""
+    return locate_reference_fixture

@@ -159,16 +159,40 @@ def test_ema_shared_layers_are_averaged_once():
     assert torch.allclose(ema.average["a"][0].weight, before + 1.0)
 
 
-def test_ema_is_saved_evaluated_and_exported(tiny_recipe, tmp_path):
+def test_ema_is_saved_evaluated_and_exported(tiny_recipe, tmp_path, ganzoo_cli):
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
+
     result = fit(tiny_recipe, tmp_path / "ema", "train.ema=0.5", "train.iterations=3")
     final = result.run_dir / "checkpoints" / "final"
     saved = load_file(final / ckpt.EMA_WEIGHTS)
     assert all(k.startswith(("G_A.", "G_B.")) for k in saved) and "G_A.model.1.weight" in saved
     assert json.loads((final / ckpt.META).read_text())["ema"] is True
-    _, with_ema, _ = load_trained(result.run_dir)
+    resolved, with_ema, _ = load_trained(result.run_dir)
     _, live, _ = load_trained(result.run_dir, ema=False)
     assert torch.equal(with_ema.G_A.model[1].weight, saved["G_A.model.1.weight"])
     assert not torch.equal(live.G_A.model[1].weight, saved["G_A.model.1.weight"])
+    # Evaluated: the run's last scores are those of the average, not of the live generators.
+    test = resolved.build_dataset("test")
+
+    def scores(method) -> dict[str, float]:
+        return evaluate(method, test, build_metrics(["psnr", "ssim"]), device="cpu",
+                        max_items=resolved.train.eval_items).results
+
+    logged = [r for r in records(result.run_dir) if "eval/a2b/psnr" in r][-1]
+    assert logged["step"] == 3
+    averaged, trained_live = scores(with_ema), scores(live)
+    for key in ("a2b/psnr", "b2a/psnr", "a2b/ssim"):
+        assert logged[f"eval/{key}"] == pytest.approx(averaged[key], rel=1e-6), key
+    assert logged["eval/a2b/psnr"] != pytest.approx(trained_live["a2b/psnr"], rel=1e-6)
+    # Exported: ganzoo export of the run translates with the average.
+    out = tmp_path / "g.pt"
+    exported = ganzoo_cli("export", result.run_dir, "--format", "torchscript", "--size", "16", "--out", out)
+    assert exported.exit_code == 0, exported.output
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        y = torch.jit.load(str(out))(x)
+        torch.testing.assert_close(y, with_ema.translate(x, "a2b"), atol=1e-5, rtol=0)
+        assert not torch.allclose(y, live.translate(x, "a2b"), atol=1e-4, rtol=0)
     grid = (result.run_dir / "samples" / "final.png")
     assert grid.is_file()
 

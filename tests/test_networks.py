@@ -1,13 +1,12 @@
 """The built-in networks reproduce the reference CycleGAN/pix2pix architectures.
 
 Numerical equivalence is checked against fixtures made with the reference code when
-``../shared/fixtures`` is beside the checkout; everything else (key layout, parameter counts,
-shapes, init) is checked without them, at tiny widths so the whole file runs in seconds.
+``../shared/fixtures`` is beside the checkout (a failure under ``make test`` when it is not);
+everything else (key layout, parameter counts, shapes, init) is checked without them, at tiny
+widths so the whole file runs in seconds.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import ganzoo_networks as nets
 import pytest
@@ -17,8 +16,6 @@ from pydantic import ValidationError
 import ganzoo
 from ganzoo.plugins import load_plugins
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-
 GENERATORS = ["resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"]
 DISCRIMINATORS = ["patchgan", "pixel"]
 
@@ -27,11 +24,10 @@ def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def fixture(name: str) -> dict:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"reference fixture {path} not available")
-    return torch.load(path, weights_only=True)
+@pytest.fixture
+def fixture(reference_fixture):
+    """A reference fixture's tensors (see ``locate_reference_fixture`` in conftest.py)."""
+    return lambda name: torch.load(reference_fixture(name), weights_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +38,7 @@ def registry():
 # --------------------------------------------------------------------------- reference fixtures
 
 
-def test_resnet9_matches_reference_fixture():
+def test_resnet9_matches_reference_fixture(fixture):
     data = fixture("cyclegan_resnet9_ngf8.pt")
     net = nets.ResnetGenerator({"ngf": 8}).eval()
     net.load_state_dict(data["state_dict"], strict=True)
@@ -51,7 +47,7 @@ def test_resnet9_matches_reference_fixture():
     torch.testing.assert_close(out, data["output"], atol=1e-5, rtol=0)
 
 
-def test_resnet9_loads_old_instance_norm_buffers_and_dataparallel_prefix():
+def test_resnet9_loads_old_instance_norm_buffers_and_dataparallel_prefix(fixture):
     data = fixture("cyclegan_resnet9_ngf8_old_buffers.pt")
     assert any(k.endswith("running_mean") for k in data["state_dict"])
     net = nets.ResnetGenerator({"ngf": 8}).eval()
@@ -64,7 +60,7 @@ def test_resnet9_loads_old_instance_norm_buffers_and_dataparallel_prefix():
     torch.testing.assert_close(out, data["output"], atol=1e-5, rtol=0)
 
 
-def test_patchgan_matches_reference_fixture():
+def test_patchgan_matches_reference_fixture(fixture):
     data = fixture("patchgan_n3_ndf8.pt")
     net = nets.NLayerDiscriminator({"ndf": 8, "n_layers": 3}).eval()
     nets.load_reference_state_dict(net, data["state_dict"])

@@ -286,8 +286,37 @@ def test_paired_transform_scale_shortside_is_build_transforms():
 
 
 def test_registered_and_resolvable(ganzoo_registry, tmp_path):
-    for name in ("aligned", "paired_folders", "two_folders", "unpaired_folders", "procedural"):
-        assert ("dataset", name) in ganzoo_registry
+    """Each built-in dataset is registered as its class, and a recipe that names it by ``type``
+    resolves to that class and builds it on its folder layout."""
+    from ganzoo.data.procedural import ProceduralDataset
+    from ganzoo.recipe import load_recipe
+    from ganzoo.testing import TINY_RECIPE
+
+    def folders(*dirs: str) -> None:
+        for i, d in enumerate(dirs):
+            save(noise(20, 20, i), tmp_path / d / "0001.png")
+
+    cases = {
+        "aligned": (AlignedDataset, lambda: save(side_by_side(noise(20, 20, 1), noise(20, 20, 2)),
+                                                 tmp_path / "aligned" / "train" / "0001.png"),
+                    "root = '{t}/aligned'"),
+        "paired_folders": (PairedFoldersDataset, lambda: folders("pf/trainA", "pf/trainB"), "root = '{t}/pf'"),
+        "two_folders": (TwoFoldersDataset, lambda: folders("cats", "dogs"),
+                        "dir_a = '{t}/cats'\ndir_b = '{t}/dogs'"),
+        "unpaired_folders": (UnpairedFolderDataset, lambda: folders("uf/trainA", "uf/trainB"), "root = '{t}/uf'"),
+        "procedural": (ProceduralDataset, lambda: None, "train_size = 2"),
+    }
+    head, tail = TINY_RECIPE.split("[data]")[0], "[generator]" + TINY_RECIPE.split("[generator]")[1]
+    for name, (cls, make, options) in cases.items():
+        assert ganzoo_registry.get("dataset", name).cls is cls, name
+        make()
+        sizes = "image_size = 16" if name == "procedural" else "load_size = 20\ncrop_size = 16"
+        recipe = tmp_path / f"{name}.toml"
+        recipe.write_text(f"{head}[data]\ntype = \"{name}\"\n{options.format(t=tmp_path)}\n{sizes}\n\n{tail}")
+        dataset = load_recipe(recipe).build_dataset("train")
+        assert type(dataset) is cls, name
+        item = dataset[0]
+        assert item["A"].shape == item["B"].shape == (3, 16, 16), name
 
 
 # ---------------------------------------------------------------- ganzoo data check
