@@ -26,7 +26,7 @@ lint: setup
 
 # GANZOO_REQUIRE_FIXTURES: the reference parity tests fail, not skip, without ../shared/fixtures.
 test: setup lint discogan-site
-	GANZOO_REQUIRE_FIXTURES=1 GANZOO_DISCOGAN_SITE=$(DISCOGAN_SITE) $(BIN)/python -m pytest -q --durations=20
+	GANZOO_DISCOGAN_SITE=$(DISCOGAN_SITE) GANZOO_REQUIRE_FIXTURES=1 $(BIN)/python -m pytest -q --durations=20
 	$(DISCOGAN_TESTS)
 
 # The external DiscoGAN plugin, installed with pip as a user would (into build/, so the main
