@@ -128,10 +128,11 @@ def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tiny_recipe, tmp_path, on_
     trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=50", "train.checkpoint_every=0"]),
                       run_dir=tmp_path / "term", show_progress=False)
     on_step_call("discriminator_step", 2, before=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
     result = trainer.fit()
     assert result.stopped_early and result.step == 2
     assert ckpt.load_state(ckpt.resolve_checkpoint(tmp_path / "term"))["step"] == 2
-    assert signal.getsignal(signal.SIGTERM) is not None  # handler restored
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler from before the run is back
 
 
 def test_crash_during_save_leaves_the_previous_checkpoint(tiny_recipe, tmp_path, monkeypatch):
