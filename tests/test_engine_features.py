@@ -71,6 +71,31 @@ def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp
         assert same_tensors(straight.run_dir / "checkpoints" / "final" / name, crashed / "checkpoints" / "final" / name)
 
 
+@pytest.mark.parametrize(("checkpoint", "augment_seed"), [("step_0000005", None), ("step_0000010", 3)])
+def test_resume_is_exact_across_an_epoch_boundary_with_fp16_and_augmentation(tiny_recipe, tmp_path, checkpoint,
+                                                                             augment_seed):
+    # 16 items in batches of 2: epoch 1 starts at step 9, so step 5's resume crosses into it (the
+    # sampler must start epoch 1 from its first batch) and step 10's starts inside it (epoch 1's
+    # order, from its second batch); fp16's scalers have backed off by then; the augmentation draws
+    # from torch's global generator (seed None) or from its own, both checkpointed
+    overrides = ["train.iterations=12", "train.checkpoint_every=5", "train.log_every=1", "train.sample_every=0",
+                 "train.eval_metrics=[]", "train.precision='fp16'", "train.augment.policy='translation,cutout'"]
+    if augment_seed is not None:
+        overrides.append(f"train.augment.seed={augment_seed}")
+    straight = fit(tiny_recipe, tmp_path / "a", *overrides)
+    state = ckpt.load_state(straight.run_dir / "checkpoints" / checkpoint)
+    assert all(s["scale"] < 2.0**16 for s in state["scalers"].values())
+    assert (state["augment"] is None) == (augment_seed is None)
+    crashed = crash_after(straight.run_dir, tmp_path / "b", checkpoint)
+    assert fit(tiny_recipe, crashed, *overrides, resume=True).step == 12
+    a, b = loss_records(straight.run_dir), loss_records(crashed)
+    assert sorted(b) == list(range(1, 13))
+    for step in range(int(checkpoint[-7:]) + 1, 13):
+        assert a[step] == b[step], step
+    assert same_tensors(straight.run_dir / "checkpoints" / "final" / ckpt.WEIGHTS,
+                        crashed / "checkpoints" / "final" / ckpt.WEIGHTS)
+
+
 # ---------------------------------------------------------------------- precision
 
 
