@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from rich.console import Console
 from safetensors.torch import load_file
 
 import ganzoo
@@ -180,3 +182,17 @@ def test_distributed_resume_is_exact(ddp_run):
         fa = load_file(straight / "checkpoints" / "final" / name)
         fb = load_file(crashed / "checkpoints" / "final" / name)
         assert all(torch.equal(fa[k], fb[k]) for k in fa), name
+
+
+def test_resuming_on_another_number_of_processes_warns(ddp_run, tmp_path):
+    tmp, recipe, _ = ddp_run
+    crashed = tmp_path / "crashed"
+    shutil.copytree(tmp / "runs" / "tiny", crashed)
+    shutil.rmtree(crashed / "checkpoints" / "final")
+    (crashed / "checkpoints" / "latest").write_text("step_0000002")
+    out = io.StringIO()
+    result = Trainer(load_recipe(recipe, OVERRIDES), run_dir=crashed, resume=True, show_progress=False,
+                     console=Console(file=out, width=400)).fit()
+    assert result.step == 4
+    assert ("resuming on 1 process(es) a checkpoint of 2: weights and optimizers are exact, per-rank random "
+            "streams and image pools are not") in out.getvalue()

@@ -54,7 +54,7 @@ def same_tensors(a: Path, b: Path) -> bool:
 # ---------------------------------------------------------------------- exact resume
 
 
-def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp_path):
+def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp_path, capsys):
     # pool_size 2 fills at once, so the pool's random draws (global RNG) matter from step 2 on
     overrides = ["train.iterations=6", "train.checkpoint_every=3", "train.log_every=1", "train.sample_every=0",
                  "train.precision='bf16'", "train.ema=0.9", "train.grad_clip=5.0", "method.pool_size=2"]
@@ -62,6 +62,7 @@ def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp
     crashed = crash_after(straight.run_dir, tmp_path / "b", "step_0000003")
     resumed = fit(tiny_recipe, crashed, *overrides, resume=True)
     assert resumed.step == 6
+    assert "a checkpoint of" not in capsys.readouterr().err  # the same number of processes: no warning
     a, b = loss_records(straight.run_dir), loss_records(crashed)
     assert sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in (4, 5, 6):
