@@ -196,3 +196,20 @@ def test_resuming_on_another_number_of_processes_warns(ddp_run, tmp_path):
     assert result.step == 4
     assert ("resuming on 1 process(es) a checkpoint of 2: weights and optimizers are exact, per-rank random "
             "streams and image pools are not") in out.getvalue()
+
+
+def test_a_nan_on_one_rank_stops_every_rank_before_the_update(ddp_run):
+    tmp, recipe, _ = ddp_run
+    out = tmp / "out_nan"
+    results = torchrun(tmp, recipe, out, *OVERRIDES, "run.name='nan'", env={"GANZOO_TEST_NAN_D_STEP": "1:3"})
+    assert [r["step"] for r in results] == [2, 2]  # iteration 3 did not complete
+    assert results[1]["error"].startswith("loss D_A became nan at step 3 (D step)")
+    assert results[0]["error"].startswith("loss D_A became non-finite on another rank at step 3 (D step)")
+    assert all("step_0000002, is kept" in r["error"] for r in results)
+    # the D step's update never happened: D is as checkpointed after step 2, on both ranks
+    saved = load_file(tmp / "runs" / "nan" / "checkpoints" / "step_0000002" / ckpt.WEIGHTS)
+    for rank in (0, 1):
+        live = torch.load(out / f"params_{rank}.pt")
+        d_keys = [k for k in saved if k.startswith(("D_A.", "D_B."))]
+        assert d_keys and all(torch.equal(live[k], saved[k]) for k in d_keys), rank
+        assert not torch.equal(live["G_A.model.1.weight"], saved["G_A.model.1.weight"])  # iteration 3's G step ran
