@@ -434,8 +434,38 @@ def test_tensorboard_gets_scalars_and_images(tiny_recipe, tmp_path):
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_data_loader_workers_persist_across_epochs(tiny_recipe, tmp_path):
+class WorkerPids:
+    """A data set that adds to each item the id of the process that loaded it."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return {**self.dataset[index], "worker_pid": os.getpid()}
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+
+def test_data_loader_workers_persist_across_epochs(tiny_recipe, tmp_path, monkeypatch):
+    setup, prepare, pids = Trainer.setup, Trainer._prepare, []
+
+    def setup_with_pids(self):
+        setup(self)
+        self.dataset = WorkerPids(self.dataset)
+
+    def prepare_recording_pids(self, batch):
+        pids.append(set(batch.pop("worker_pid").tolist()))
+        return prepare(self, batch)
+
+    monkeypatch.setattr(Trainer, "setup", setup_with_pids)
+    monkeypatch.setattr(Trainer, "_prepare", prepare_recording_pids)
     # 16 items, batch 2: 8 batches per epoch, so 10 iterations cross an epoch boundary
     result = fit(tiny_recipe, tmp_path / "workers", "train.iterations=10", "train.num_workers=1",
                  "train.sample_every=0", "train.checkpoint_every=0")
     assert result.step == 10 and not result.stopped_early
+    assert len(pids) == 10 and len(set.union(*pids)) == 1  # one worker process loaded both epochs
+    assert pids[0] != {os.getpid()}
