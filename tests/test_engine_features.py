@@ -438,8 +438,21 @@ def test_loss_plot_and_index_from_records_alone(tmp_path):
 
 def test_tensorboard_gets_scalars_and_images(tiny_recipe, tmp_path):
     pytest.importorskip("tensorboard")
-    run = fit(tiny_recipe, tmp_path / "tb").run_dir
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = fit(tiny_recipe, tmp_path / "tb").run_dir  # logs every step, samples at steps 2 and 4
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss/G_A", "loss/D_A", "lr/G", "eval/a2b/psnr"} <= set(tags["scalars"])
+    losses = {e.step: e.value for e in events.Scalars("loss/G_A")}
+    assert sorted(losses) == [1, 2, 3, 4]
+    assert losses[4] == pytest.approx(loss_records(run)[4]["G_A"], rel=1e-5)
+    assert tags["images"] == ["samples"]
+    images = events.Images("samples")
+    assert {e.step for e in images} == {2, 4}
+    assert all(e.width > 16 and e.height > 16 and e.encoded_image_string.startswith(b"\x89PNG") for e in images)
 
 
 class WorkerPids:
