@@ -18,9 +18,11 @@ from ganzoo.config import ComponentConfig
 
 
 class OptimizerConfig(ComponentConfig):
-    """Adam-family optimizer settings for one parameter group."""
+    """Optimizer settings for one parameter group (Adam family, or plain SGD)."""
 
-    type: Literal["adam", "adamw"] = Field("adam", description="Adam, or AdamW (decoupled weight decay).")
+    type: Literal["adam", "adamw", "sgd"] = Field(
+        "adam", description="Adam, AdamW (decoupled weight decay), or sgd: plain SGD without momentum "
+        "(betas and eps unused), whose update is the learning rate times the gradient.")
     lr: float = Field(2e-4, gt=0, description="Learning rate.")
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam (beta1, beta2); GANs use beta1=0.5.")
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty (Adam) or decoupled decay (AdamW).")
@@ -63,9 +65,13 @@ def lr_factor(schedule: ScheduleConfig, iteration: int, total: int) -> float:
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], config: OptimizerConfig, *, fused: bool = False
 ) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if config.type == "adamw" else torch.optim.Adam
-    kwargs: dict = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay,
-                    "eps": config.eps}
+    kwargs: dict = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.type == "sgd":
+        cls: type[torch.optim.Optimizer] = torch.optim.SGD
+        kwargs["momentum"] = 0.0
+    else:
+        cls = torch.optim.AdamW if config.type == "adamw" else torch.optim.Adam
+        kwargs.update(betas=config.betas, eps=config.eps)
     if fused:
         kwargs["fused"] = True
     else:

@@ -124,14 +124,40 @@ def test_non_finite_loss_stops_with_its_name_and_keeps_the_last_checkpoint(tiny_
     assert ckpt.load_state(latest)["step"] == 2
 
 
+@pytest.mark.parametrize(("step", "term", "label"), [("generator_step", "cycle_A", "G"),
+                                                     ("discriminator_step", "D_B", "D")])
+def test_a_non_finite_loss_stops_before_its_step_updates_the_weights(tiny_recipe, tmp_path, on_step_call,
+                                                                      step, term, label):
+    trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=6", "train.checkpoint_every=2",
+                                                "train.sample_every=0", "train.eval_metrics=[]"]),
+                      run_dir=tmp_path / "nan", show_progress=False)
+
+    def poison(losses):
+        losses[term] = losses[term] * float("nan")
+
+    on_step_call(step, 3, after=poison)
+    with pytest.raises(TrainingError, match=rf"loss {term} became nan at step 3 \({label} step\)"):
+        trainer.fit()
+    from safetensors.torch import load_file
+
+    saved = load_file(tmp_path / "nan" / "checkpoints" / "step_0000002" / ckpt.WEIGHTS)
+    live = trainer.method.state_dict()
+    # the failing step's networks are as they were after step 2; with the D step failing, the G
+    # step of the same iteration did run
+    own = [k for k in saved if k.startswith(("G_A.", "G_B.") if label == "G" else ("D_A.", "D_B."))]
+    assert own and all(torch.equal(live[k], saved[k]) for k in own)
+    assert torch.equal(live["G_A.model.1.weight"], saved["G_A.model.1.weight"]) == (label == "G")
+
+
 def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tiny_recipe, tmp_path, on_step_call):
     trainer = Trainer(load_recipe(tiny_recipe, ["train.iterations=50", "train.checkpoint_every=0"]),
                       run_dir=tmp_path / "term", show_progress=False)
     on_step_call("discriminator_step", 2, before=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
     result = trainer.fit()
     assert result.stopped_early and result.step == 2
     assert ckpt.load_state(ckpt.resolve_checkpoint(tmp_path / "term"))["step"] == 2
-    assert signal.getsignal(signal.SIGTERM) is not None  # handler restored
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler from before the run is back
 
 
 def test_crash_during_save_leaves_the_previous_checkpoint(tiny_recipe, tmp_path, monkeypatch):

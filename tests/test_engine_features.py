@@ -54,7 +54,7 @@ def same_tensors(a: Path, b: Path) -> bool:
 # ---------------------------------------------------------------------- exact resume
 
 
-def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp_path):
+def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp_path, capsys):
     # pool_size 2 fills at once, so the pool's random draws (global RNG) matter from step 2 on
     overrides = ["train.iterations=6", "train.checkpoint_every=3", "train.log_every=1", "train.sample_every=0",
                  "train.precision='bf16'", "train.ema=0.9", "train.grad_clip=5.0", "method.pool_size=2"]
@@ -62,6 +62,7 @@ def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp
     crashed = crash_after(straight.run_dir, tmp_path / "b", "step_0000003")
     resumed = fit(tiny_recipe, crashed, *overrides, resume=True)
     assert resumed.step == 6
+    assert "a checkpoint of" not in capsys.readouterr().err  # the same number of processes: no warning
     a, b = loss_records(straight.run_dir), loss_records(crashed)
     assert sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in (4, 5, 6):
@@ -69,6 +70,31 @@ def test_resume_is_exact_with_bf16_ema_clipping_and_a_full_pool(tiny_recipe, tmp
     assert {"grad_norm/G", "grad_norm/D"} <= set(a[6])
     for name in (ckpt.WEIGHTS, ckpt.EMA_WEIGHTS):
         assert same_tensors(straight.run_dir / "checkpoints" / "final" / name, crashed / "checkpoints" / "final" / name)
+
+
+@pytest.mark.parametrize(("checkpoint", "augment_seed"), [("step_0000005", None), ("step_0000010", 3)])
+def test_resume_is_exact_across_an_epoch_boundary_with_fp16_and_augmentation(tiny_recipe, tmp_path, checkpoint,
+                                                                             augment_seed):
+    # 16 items in batches of 2: epoch 1 starts at step 9, so step 5's resume crosses into it (the
+    # sampler must start epoch 1 from its first batch) and step 10's starts inside it (epoch 1's
+    # order, from its second batch); fp16's scalers have backed off by then; the augmentation draws
+    # from torch's global generator (seed None) or from its own, both checkpointed
+    overrides = ["train.iterations=12", "train.checkpoint_every=5", "train.log_every=1", "train.sample_every=0",
+                 "train.eval_metrics=[]", "train.precision='fp16'", "train.augment.policy='translation,cutout'"]
+    if augment_seed is not None:
+        overrides.append(f"train.augment.seed={augment_seed}")
+    straight = fit(tiny_recipe, tmp_path / "a", *overrides)
+    state = ckpt.load_state(straight.run_dir / "checkpoints" / checkpoint)
+    assert all(s["scale"] < 2.0**16 for s in state["scalers"].values())
+    assert (state["augment"] is None) == (augment_seed is None)
+    crashed = crash_after(straight.run_dir, tmp_path / "b", checkpoint)
+    assert fit(tiny_recipe, crashed, *overrides, resume=True).step == 12
+    a, b = loss_records(straight.run_dir), loss_records(crashed)
+    assert sorted(b) == list(range(1, 13))
+    for step in range(int(checkpoint[-7:]) + 1, 13):
+        assert a[step] == b[step], step
+    assert same_tensors(straight.run_dir / "checkpoints" / "final" / ckpt.WEIGHTS,
+                        crashed / "checkpoints" / "final" / ckpt.WEIGHTS)
 
 
 # ---------------------------------------------------------------------- precision
@@ -428,12 +454,55 @@ def test_loss_plot_and_index_from_records_alone(tmp_path):
 
 def test_tensorboard_gets_scalars_and_images(tiny_recipe, tmp_path):
     pytest.importorskip("tensorboard")
-    run = fit(tiny_recipe, tmp_path / "tb").run_dir
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = fit(tiny_recipe, tmp_path / "tb").run_dir  # logs every step, samples at steps 2 and 4
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss/G_A", "loss/D_A", "lr/G", "eval/a2b/psnr"} <= set(tags["scalars"])
+    losses = {e.step: e.value for e in events.Scalars("loss/G_A")}
+    assert sorted(losses) == [1, 2, 3, 4]
+    assert losses[4] == pytest.approx(loss_records(run)[4]["G_A"], rel=1e-5)
+    assert tags["images"] == ["samples"]
+    images = events.Images("samples")
+    assert {e.step for e in images} == {2, 4}
+    assert all(e.width > 16 and e.height > 16 and e.encoded_image_string.startswith(b"\x89PNG") for e in images)
 
 
-def test_data_loader_workers_persist_across_epochs(tiny_recipe, tmp_path):
+class WorkerPids:
+    """A data set that adds to each item the id of the process that loaded it."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return {**self.dataset[index], "worker_pid": os.getpid()}
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+
+def test_data_loader_workers_persist_across_epochs(tiny_recipe, tmp_path, monkeypatch):
+    setup, prepare, pids = Trainer.setup, Trainer._prepare, []
+
+    def setup_with_pids(self):
+        setup(self)
+        self.dataset = WorkerPids(self.dataset)
+
+    def prepare_recording_pids(self, batch):
+        pids.append(set(batch.pop("worker_pid").tolist()))
+        return prepare(self, batch)
+
+    monkeypatch.setattr(Trainer, "setup", setup_with_pids)
+    monkeypatch.setattr(Trainer, "_prepare", prepare_recording_pids)
     # 16 items, batch 2: 8 batches per epoch, so 10 iterations cross an epoch boundary
     result = fit(tiny_recipe, tmp_path / "workers", "train.iterations=10", "train.num_workers=1",
                  "train.sample_every=0", "train.checkpoint_every=0")
     assert result.step == 10 and not result.stopped_early
+    assert len(pids) == 10 and len(set.union(*pids)) == 1  # one worker process loaded both epochs
+    assert pids[0] != {os.getpid()}

@@ -105,9 +105,10 @@ class RunState:
             own = dict(ranks[dist.rank])
             own.setdefault("method", own.pop("recipe", {}))
             return own
+        saved = len(ranks) if ranks else int(state.get("world_size", 1))
+        if saved != dist.world_size:  # said once: the trainer's warn prints on rank 0 only
+            self.warn(f"resuming on {dist.world_size} process(es) a checkpoint of {saved}: weights and "
+                      "optimizers are exact, per-rank random streams and image pools are not")
         if dist.rank == 0:
             return {"rng": state["rng"], "method": method_state, "augment": state.get("augment")}
-        if dist.rank == 1:
-            self.warn("resuming with another number of processes than the checkpoint's: weights and "
-                      "optimizers are exact, per-rank random streams and image pools are not")
         return {"rng": None, "method": method_state, "augment": None}
