@@ -378,3 +378,11 @@ def test_cli_evaluate_without_inception_weights_fails_fast(trained, tmp_path, ga
     assert FID_WEIGHTS_URL in result.output and "--inception-weights" in result.output
     result = ganzoo_cli("evaluate", run_dir, "--metrics", "fdi", "--no-progress")
     assert result.exit_code == 2 and "did you mean 'fid'" in result.output
+
+
+def test_evaluate_json_to_stdout_is_pure_json(tiny_run, ganzoo_cli):
+    result = ganzoo_cli("evaluate", tiny_run, "--metrics", "psnr", "--max-items", "2", "--json", "-", "--no-progress",
+                        "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["results"]) == {"a2b/psnr", "b2a/psnr"}
+    assert "psnr" in result.stderr  # the table went to stderr

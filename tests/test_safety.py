@@ -262,3 +262,33 @@ def test_a_run_directory_that_is_a_file_is_one_line(tiny_recipe, tmp_path, ganzo
     result = ganzoo_cli("run", tiny_recipe, "--out", target, "--no-progress")
     assert result.exit_code == 2 and f"error: {target}: is a file, not a run directory" in result.stderr
     assert target.read_text() == "keep me"
+
+
+# ---------------------------------------------------------------------- interruptions and logs
+
+
+def test_an_interrupted_run_exits_143_after_saving_and_says_how_to_continue(tiny_recipe, tmp_path, ganzoo_cli,
+                                                                            on_step_call):
+    import signal
+
+    run_dir = tmp_path / "term"
+    on_step_call("discriminator_step", 2, before=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    result = ganzoo_cli("run", tiny_recipe, "--out", run_dir, "--no-progress", "-s", "train.iterations=50",
+                        "-s", "train.checkpoint_every=0")
+    assert result.exit_code == 128 + signal.SIGTERM  # 143: saved, but not finished
+    assert f"Continue with: ganzoo resume {run_dir}" in result.stderr
+    assert ckpt.load_state(ckpt.resolve_checkpoint(run_dir))["step"] == 2
+
+
+def test_progress_is_one_plain_whole_line_per_log_window_when_not_a_terminal(tiny_recipe, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=False, width=40)  # a log file, narrower than a line
+    Trainer(load_recipe(tiny_recipe, ["train.log_every=2"]), run_dir=tmp_path / "log", console=console,
+            show_progress=True).fit()
+    lines = [line for line in stream.getvalue().splitlines() if " step " in line]
+    assert [line.split()[2] for line in lines] == ["2/4", "4/4"]
+    assert all("it/s" in line and "ETA" in line and "cycle_A" in line and len(line) > 40 for line in lines)

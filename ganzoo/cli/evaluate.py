@@ -76,7 +76,7 @@ def evaluate(
         report.protocol["checkpoint"] = str(ckpt_dir)
         report.protocol["step"] = _step(ckpt_dir)
         report.protocol["data"] = resolved.data.table() if not data else {**resolved.data.table(), "overrides": data}
-        _print_table(out, report, directions)
+        _print_table(err if str(json_file) == "-" else out, report, directions)  # stdout: pure JSON then
         payload = {"source": str(source), **report.to_dict()}
         if json_file is not None:
             text = json.dumps(payload, indent=2, default=str)

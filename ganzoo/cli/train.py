@@ -100,6 +100,8 @@ def _report(result) -> None:
     state = "stopped" if result.stopped_early else "finished"
     out.print(f"{state} at step {result.step} in {result.seconds:.1f} s; outputs in {result.run_dir}",
               highlight=False)
+    if result.stop_signal is not None:  # saved, but not finished: 128 + the signal, as a shell reports it
+        raise typer.Exit(128 + int(result.stop_signal))
 
 
 def register_commands(cli: typer.Typer) -> None:

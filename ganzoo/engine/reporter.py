@@ -34,6 +34,9 @@ class Reporter:
         self.run_dir, self.runtime, self.console = run_dir, runtime, console
         self.images, self.title, self.info = images_per_iteration, title, dict(info or {})
         self.show_progress = show_progress and runtime.is_main
+        # Not a terminal (a log file, nohup, a cluster job, | tee): a bar would appear only at the
+        # end, cut to 80 columns, so each log window prints one plain, whole line instead.
+        self.plain_lines = self.show_progress and not console.is_terminal
         self.log: JsonlLog = JsonlLog(run_dir / "metrics.jsonl") if runtime.is_main else NullLog()
         self.tb = TensorBoard(run_dir / "tensorboard", enabled=tensorboard and runtime.is_main)
         self.window: dict[str, list[Tensor]] = defaultdict(list)
@@ -45,8 +48,9 @@ class Reporter:
     # ------------------------------------------------------------------ messages and events
 
     def say(self, message: str) -> None:
+        """A message, never hard-wrapped: paths and commands in it stay whole for copying."""
         if self.runtime.is_main:
-            self.console.print(message)
+            self.console.print(message, soft_wrap=True, highlight=False)
 
     def warn(self, message: str) -> None:
         self.say(f"[yellow]warning:[/yellow] {message}")
@@ -61,7 +65,7 @@ class Reporter:
         self._mark = (time.perf_counter(), start)
         if self.runtime.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.runtime.device)
-        with _LossProgress(self.console, disable=not self.show_progress, images=self.images) as bar:
+        with _LossProgress(self.console, disable=not self.show_progress or self.plain_lines, images=self.images) as bar:
             self._progress = bar
             self._task = bar.add_task(self.title, total=total, completed=start, losses="")
             try:
@@ -85,9 +89,15 @@ class Reporter:
         speed = self._speed(step)
         self.log.write({"step": step, "event": "speed", **speed})
         self.tb.scalars(step, {**means, **extra, **{f"speed/{k}": v for k, v in speed.items()}})
+        losses = " ".join(f"{k} {v:.3f}" for k, v in means.items() if "/" not in k)
         if self._progress is not None:
-            self._progress.update(self._task, losses=" ".join(
-                f"{k} {v:.3f}" for k, v in means.items() if "/" not in k))
+            self._progress.update(self._task, losses=losses)
+        if self.plain_lines:
+            total = int(self.info.get("total", step))
+            eta = (total - step) / speed["it_s"] if speed["it_s"] > 0 else float("nan")
+            eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "?"
+            self.console.print(f"{self.title} step {step}/{total}  {speed['it_s']:.2f} it/s {speed['img_s']:.1f} "
+                               f"img/s  ETA {eta_text}  {losses}", highlight=False, soft_wrap=True, markup=False)
 
     def flush_window(self) -> dict[str, float]:
         """Mean of each value since the last call (over every rank); gradient norms of steps the

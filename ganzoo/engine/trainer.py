@@ -18,6 +18,7 @@ piece that takes its inputs as arguments and never calls back:
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class RunResult:
     evaluations: list[dict[str, float]] = field(default_factory=list)
     """``{"step": s, "a2b/psnr": ..., ...}`` per evaluation, keys as ``ganzoo evaluate`` reports."""
     stopped_early: bool = False
+    stop_signal: int | None = None
+    """The signal that stopped the run early (SIGINT, SIGTERM), after its checkpoint was saved."""
 
 
 class _StopRequested(Exception):
@@ -88,7 +91,7 @@ class Trainer:
 
     def _warn(self, message: str) -> None:
         if self.is_main:
-            self.console.print(f"[yellow]warning:[/yellow] {message}")
+            self.console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True, highlight=False)
 
     def setup(self) -> None:
         """Build data, the method, its optimizers and the speed machinery; no file is written."""
@@ -208,9 +211,10 @@ class Trainer:
                     self._periodic(result)
             except _StopRequested:
                 path = self.save()
-                self.reporter.say(f"[yellow]interrupted at step {self.step}; saved {path}. "
-                                  f"Continue with --resume.[/yellow]")
-                result.stopped_early = True
+                self.reporter.say(f"[yellow]interrupted at step {self.step}; saved {path}. Continue with: "
+                                  f"ganzoo resume {self.run_dir}[/yellow]")
+                # another rank's signal stops this one too: a stop request, as SIGTERM's
+                result.stopped_early, result.stop_signal = True, stop.received or signal.SIGTERM
                 self.reporter.event(self.step, "interrupted")
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, mid-iteration, without saving
                 self.reporter.event(self.step, "aborted")
