@@ -265,3 +265,13 @@ def test_cli_translate_skips_an_image_whose_pixels_cannot_be_decoded(run_dir, tm
     result = ganzoo_cli("translate", run_dir, tmp_path / "in", "--out", tmp_path / "out", "--no-progress")
     assert result.exit_code == 2 and "cannot be read" in result.output and "Traceback" not in result.output
     assert [p.name for p in (tmp_path / "out").iterdir()] == [good.name]
+
+
+@pytest.mark.parametrize("command", ["translate", "evaluate"])
+def test_an_unknown_precision_fails_before_the_model_loads(run_dir, tmp_path, ganzoo_cli, command, monkeypatch):
+    import ganzoo.engine.loading as loading
+
+    monkeypatch.setattr(loading, "load_trained", lambda *a, **k: pytest.fail("the model was loaded"))
+    args = [run_dir, tmp_path / "in.png", "--out", tmp_path / "out"] if command == "translate" else [run_dir]
+    result = ganzoo_cli(command, *args, "--precision", "fp8", "--no-progress")
+    assert result.exit_code == 2 and "--precision: unknown precision 'fp8' (auto, fp32, bf16, fp16)" in result.stderr

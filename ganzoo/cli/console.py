@@ -50,6 +50,19 @@ def plugins(warn: bool = True) -> Any:
     return loaded
 
 
+def runtime_options(device: str, precision: str) -> Any:
+    """``--device`` and ``--precision`` resolved (the runtime's one vocabulary), so a wrong value
+    fails, naming its option, before any model is loaded. Returns the device."""
+    from ganzoo.engine.runtime import resolve_device, resolve_precision
+
+    dev = resolve_device(device)
+    try:
+        resolve_precision(precision, dev)
+    except GanzooError as exc:
+        raise GanzooError(f"--precision: {exc}") from None
+    return dev
+
+
 def parse_options(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     """``["ngf=8", "norm='batch'"]`` -> ``{"ngf": 8, "norm": "batch"}`` (values are TOML literals,
     a bare word is a string), as ``--set`` parses them."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ganzoo.cli.console import err, nested_options, out, parse_options, plugins, progress, user_errors
+from ganzoo.cli.console import err, nested_options, out, parse_options, plugins, progress, runtime_options, user_errors
 from ganzoo.errors import GanzooError
 
 
@@ -45,7 +45,6 @@ def evaluate(
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""
     with user_errors():
         from ganzoo.engine.loading import load_trained
-        from ganzoo.engine.runtime import resolve_device
         from ganzoo.metrics.evaluate import build_metrics
         from ganzoo.metrics.evaluate import evaluate as run_evaluation
 
@@ -63,7 +62,7 @@ def evaluate(
             if lpips_weights is not None and "backbone_weights" in fields:
                 options.setdefault(name, {}).setdefault("backbone_weights", str(lpips_weights))
         metric_objs = build_metrics(names, options, registry)
-        dev = resolve_device(device)
+        dev = runtime_options(device, precision)
         resolved, method, ckpt_dir = load_trained(source, device=dev)
         dataset = _dataset(resolved, data, split, registry)
         n = len(dataset) if max_items is None else min(max_items, len(dataset))

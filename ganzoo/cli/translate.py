@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ganzoo.cli.console import err, out, parse_options, plugins, progress, user_errors, warning
+from ganzoo.cli.console import err, out, parse_options, plugins, progress, runtime_options, user_errors, warning
 from ganzoo.errors import GanzooError
 
 FORMATS = ("png", "jpg", "same")
@@ -54,16 +54,13 @@ def translate(
     with user_errors():
         import torch
 
-        from ganzoo.engine.runtime import PRECISIONS, resolve_device
         from ganzoo.inference import Translator, collect_jobs, prepare_output_dir, translate_files
 
-        if precision not in PRECISIONS:
-            raise GanzooError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
         if fmt not in FORMATS:
             raise GanzooError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"--direction must be a2b or b2a, got '{direction}'")
-        dev = resolve_device(device)
+        dev = runtime_options(device, precision)
         if reference_method and not reference_generator:
             raise GanzooError("--reference-method needs the weights: --reference-generator FILE (repeatable)")
         if not reference_generator and len(paths) < 2:
