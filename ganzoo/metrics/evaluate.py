@@ -134,72 +134,67 @@ def evaluate(
         if paired or not metric.needs_pairs:
             metric.check()
     report = EvaluationReport()
-    was_training = method.training
-    method.eval()
     sizes: set[tuple] = set()
     used: set[str] = set()
     counts: dict[str, dict[str, int]] = {}
-    try:
-        for direction in directions:
-            if direction not in _DOMAINS:
-                raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
-            source, target = _DOMAINS[direction]
-            active = {}
-            for name, metric in metrics.items():
-                if metric.needs_pairs and not paired:
-                    report.skipped[f"{direction}/{name}"] = "needs ground truth; the split is unpaired"
-                    continue
-                metric.to(device).reset()
-                active[name] = metric
-                used.add(name)
-            if not active:
+    for direction in directions:
+        if direction not in _DOMAINS:
+            raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
+        source, target = _DOMAINS[direction]
+        active = {}
+        for name, metric in metrics.items():
+            if metric.needs_pairs and not paired:
+                report.skipped[f"{direction}/{name}"] = "needs ground truth; the split is unpaired"
                 continue
-            translator = Translator.from_method(method, direction, device=device, precision=precision)
-            # Unpaired splits are as long as the larger domain and wrap the smaller one; an image
-            # seen before (same file) is scored once, so no set holds duplicates.
-            seen_src: set[str] = set()
-            seen_tgt: set[str] = set()
-            count = counts[direction] = {"translated": 0, "real": 0}
-            for group in _batches(dataset, n, batch_size, workers):
-                new_src = _first_seen(group, f"{source}_path", seen_src)
-                new_tgt = _first_seen(group, f"{target}_path", seen_tgt)
-                if paired:  # pairs stay aligned
-                    new_src = new_tgt = [a and b for a, b in zip(new_src, new_tgt, strict=True)]
-                src = [item[source] for item, new in zip(group, new_src, strict=True) if new]
-                real = [item[target] for item, new in zip(group, new_tgt, strict=True) if new]
-                tgt = torch.stack(real).float().clamp(-1, 1) if real else None
-                if src:
-                    sizes.add(tuple(src[0].shape[-2:]))
-                    out = translator(torch.stack(src)).cpu()
-                else:  # only new real images in this batch (the smaller domain has wrapped)
-                    out = torch.zeros(0, translator.out_channels, *group[0][source].shape[-2:])
-                if quantize:
-                    out = to_8bit(out)
-                    tgt = to_8bit(tgt) if tgt is not None else None
-                count["translated"] += len(out)
-                count["real"] += 0 if tgt is None else len(tgt)
-                for name in list(active):
-                    if len(out) == 0 and (tgt is None or active[name].needs_pairs):
-                        continue
-                    try:
-                        active[name].update(out, tgt)
-                    except GanzooError as exc:  # one metric that cannot run must not sink the others
-                        report.skipped[f"{direction}/{name}"] = str(exc)
-                        del active[name]
-                if on_batch:
-                    on_batch(direction, len(group))
-            for name, metric in active.items():
-                try:
-                    scores = metric.compute()
-                except GanzooError as exc:
-                    report.skipped[f"{direction}/{name}"] = str(exc)
+            metric.to(device).reset()
+            active[name] = metric
+            used.add(name)
+        if not active:
+            continue
+        translator = Translator.from_method(method, direction, device=device, precision=precision)
+        # Unpaired splits are as long as the larger domain and wrap the smaller one; an image
+        # seen before (same file) is scored once, so no set holds duplicates.
+        seen_src: set[str] = set()
+        seen_tgt: set[str] = set()
+        count = counts[direction] = {"translated": 0, "real": 0}
+        for group in _batches(dataset, n, batch_size, workers):
+            new_src = _first_seen(group, f"{source}_path", seen_src)
+            new_tgt = _first_seen(group, f"{target}_path", seen_tgt)
+            if paired:  # pairs stay aligned
+                new_src = new_tgt = [a and b for a, b in zip(new_src, new_tgt, strict=True)]
+            src = [item[source] for item, new in zip(group, new_src, strict=True) if new]
+            real = [item[target] for item, new in zip(group, new_tgt, strict=True) if new]
+            tgt = torch.stack(real).float().clamp(-1, 1) if real else None
+            if src:
+                sizes.add(tuple(src[0].shape[-2:]))
+                out = translator(torch.stack(src)).cpu()
+            else:  # only new real images in this batch (the smaller domain has wrapped)
+                out = torch.zeros(0, translator.out_channels, *group[0][source].shape[-2:])
+            if quantize:
+                out = to_8bit(out)
+                tgt = to_8bit(tgt) if tgt is not None else None
+            count["translated"] += len(out)
+            count["real"] += 0 if tgt is None else len(tgt)
+            for name in list(active):
+                if len(out) == 0 and (tgt is None or active[name].needs_pairs):
                     continue
-                for key, value in scores.items():
-                    report.results[f"{direction}/{key}"] = float(value)
-                for key, better in type(metric).higher_is_better.items():
-                    report.higher_is_better[f"{direction}/{key}"] = better
-    finally:
-        method.train(was_training)
+                try:
+                    active[name].update(out, tgt)
+                except GanzooError as exc:  # one metric that cannot run must not sink the others
+                    report.skipped[f"{direction}/{name}"] = str(exc)
+                    del active[name]
+            if on_batch:
+                on_batch(direction, len(group))
+        for name, metric in active.items():
+            try:
+                scores = metric.compute()
+            except GanzooError as exc:
+                report.skipped[f"{direction}/{name}"] = str(exc)
+                continue
+            for key, value in scores.items():
+                report.results[f"{direction}/{key}"] = float(value)
+            for key, better in type(metric).higher_is_better.items():
+                report.higher_is_better[f"{direction}/{key}"] = better
     report.protocol = {
         "split": getattr(dataset, "split", None),
         "paired": paired,
