@@ -35,6 +35,11 @@ class TrainSection(Section):
     iterations: int | None = Field(1000, gt=0, description="Length of the run in iterations.")
     epochs: int | None = Field(
         None, gt=0, description="Length of the run in passes over the data, instead of iterations.")
+    max_seconds: float | None = Field(
+        None, gt=0,
+        description="Wall-clock budget: stop at the first iteration that ends past this many seconds of training "
+        "(evaluations not counted; counted across resumes), then end as at the run's length (final checkpoint and "
+        "evaluation). The length (iterations or epochs) still bounds the run and lays out the schedule.")
     batch_size: int = Field(1, gt=0, description="Images per domain per iteration.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     log_every: int = Field(50, gt=0, description="Iterations between JSONL log lines.")

@@ -1,11 +1,12 @@
 """Saving and restoring a run, so that a resumed run continues as if it had never stopped.
 
 What a run needs beyond its weights: the optimizers, schedules and fp16 scalers, the weight
-average, the best score so far, and the state that differs between processes (random streams,
-a method's image pools, the augmentation generator). Each rank's own state is gathered to rank
-0, which alone writes (the checkpoint's file layout is :mod:`ganzoo.engine.checkpoint`'s).
-A run resumed on another number of processes gets exact weights and optimizers, and rank 0's
-pools with fresh random streams elsewhere.
+average, the best score so far, the seconds trained (for ``train.max_seconds``), and the state
+that differs between processes (random streams, a method's image pools, the augmentation
+generator). Each rank's own state is gathered to rank 0, which alone writes (the checkpoint's
+file layout is :mod:`ganzoo.engine.checkpoint`'s). A run resumed on another number of
+processes gets exact weights and optimizers, and rank 0's pools with fresh random streams
+elsewhere.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from ganzoo.engine import checkpoint as ckpt
 from ganzoo.engine import distributed as ddp
+from ganzoo.engine.clock import TrainClock
 from ganzoo.engine.runtime import Runtime
 from ganzoo.engine.steps import StepRunner
 
@@ -35,10 +37,12 @@ class RunState:
     """Writes and reads the checkpoints of one run directory's ``checkpoints/`` folder."""
 
     def __init__(self, folder: Path, *, method: nn.Module, runner: StepRunner, runtime: Runtime,
-                 ema: Any = None, augment: Any = None, meta: dict[str, Any], files: dict[str, str] | None = None,
-                 seed: int = 0, keep_last: int = 3, warn: Callable[[str], None] = print):
+                 ema: Any = None, augment: Any = None, clock: TrainClock | None = None, meta: dict[str, Any],
+                 files: dict[str, str] | None = None, seed: int = 0, keep_last: int = 3,
+                 warn: Callable[[str], None] = print):
         self.folder, self.method, self.runner, self.runtime = folder, method, runner, runtime
         self.ema, self.augment, self.meta, self.files, self.seed = ema, augment, meta, files or {}, seed
+        self.clock = clock or TrainClock()
         self.keep_last, self.warn = keep_last, warn
 
     def _own_state(self) -> dict[str, Any]:
@@ -58,7 +62,7 @@ class RunState:
         if dist.is_main:
             assert everyone is not None
             own = everyone[0]
-            state = {**self.runner.state_dict(), "method": own["method"], "rng": own["rng"],
+            state = {**self.runner.state_dict(), **self.clock.state_dict(), "method": own["method"], "rng": own["rng"],
                      "augment": own["augment"], "best": best, "world_size": dist.world_size}
             if dist.enabled:
                 state["ranks"] = everyone
@@ -85,6 +89,7 @@ class RunState:
                 self.ema.reset()
                 self.warn(f"{directory} has no weight average; train.ema starts from the current weights")
         self.runner.load_state_dict(state)
+        self.clock.load_state_dict(state)
         step = int(state["step"])
         own = self._rank_state(state)
         self.method.load_extra_state(own.get("method") or {})  # type: ignore[operator]

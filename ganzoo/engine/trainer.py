@@ -12,6 +12,7 @@ piece that takes its inputs as arguments and never calls back:
 - :class:`~ganzoo.engine.evaluation.Evaluator` and ``BestTracker``: periodic evaluation (the
   code of ``ganzoo evaluate``) and the best checkpoint;
 - :class:`~ganzoo.engine.signals.StopSignals`: SIGTERM and Ctrl-C;
+- :class:`~ganzoo.engine.clock.TrainClock`: the seconds of training, and ``train.max_seconds``;
 - :mod:`~ganzoo.engine.run_dir`: a run directory holds one run, written by one process.
 """
 
@@ -33,6 +34,7 @@ from ganzoo.components import Batch
 from ganzoo.engine import accel
 from ganzoo.engine import distributed as ddp
 from ganzoo.engine.checkpoint import remove_stale_temporaries
+from ganzoo.engine.clock import TrainClock
 from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.evaluation import BestTracker, Evaluator, sample_visuals
@@ -57,6 +59,10 @@ class RunResult:
     stopped_early: bool = False
     stop_signal: int | None = None
     """The signal that stopped the run early (SIGINT, SIGTERM), after its checkpoint was saved."""
+    train_seconds: float = 0.0
+    """Seconds of training (evaluations excluded), counted across resumes: what ``train.max_seconds`` limits."""
+    stopped_by_clock: bool = False
+    """``train.max_seconds`` ended the run before its length; it still ended normally (final checkpoint)."""
 
 
 class _StopRequested(Exception):
@@ -131,8 +137,10 @@ class Trainer:
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
         self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions)
         self.tracker = BestTracker(t.best_metric if t.eval_every else "", t.best_mode)
+        self.clock = TrainClock(t.max_seconds)
         self.state = RunState(self.run_dir / "checkpoints", method=self.method, runner=self.runner, runtime=rt,
-                              ema=self.ema, augment=self.augment, seed=run.seed, keep_last=t.keep_last,
+                              ema=self.ema, augment=self.augment, clock=self.clock, seed=run.seed,
+                              keep_last=t.keep_last,
                               meta={"method": self.resolved.method.spec.name, "run": self.resolved.name},
                               files={"recipe.toml": self.resolved.to_toml()},
                               warn=self._warn)
@@ -200,9 +208,10 @@ class Trainer:
     def _loop(self, batches: Iterator[Batch], result: RunResult) -> None:
         assert self.reporter is not None
         start = time.perf_counter()
+        self.clock.start()
         with StopSignals(self.reporter.say) as stop, self.reporter.progress(self.total, self.step):
             try:
-                while self.step < self.total:
+                while self.step < self.total and not self.clock.expired():
                     if ddp.any_rank(stop.requested, self.dist):
                         raise _StopRequested
                     losses = self.runner.iteration(self._prepare(next(batches)), self.step + 1)
@@ -224,7 +233,11 @@ class Trainer:
                     f"out of GPU memory at step {self.step}; try a smaller train.batch_size, a smaller "
                     "crop (data.crop_size / image_size), train.precision = 'bf16', or a narrower network "
                     "(generator.ngf)") from None
-        result.step, result.seconds = self.step, time.perf_counter() - start
+        self.clock.stop()
+        result.step, result.seconds, result.train_seconds = self.step, time.perf_counter() - start, self.clock.elapsed
+        result.stopped_by_clock = self.step < self.total and not result.stopped_early
+        if result.stopped_by_clock:
+            self.reporter.event(self.step, "time_limit", train_seconds=round(result.train_seconds, 3))
         result.losses = {**self.reporter.last_means, **self.reporter.flush_window()}
 
     def _periodic(self, result: RunResult) -> None:
@@ -261,9 +274,11 @@ class Trainer:
 
     def _evaluate(self, result: RunResult) -> None:
         """Score the method now, log it, and keep checkpoints/best when the tracked score improved."""
-        if self.evaluator is None or self.reporter is None:
-            return
-        scores = self.evaluator(self.method, self.ema)
+        if self.evaluator is None or self.reporter is None or (result.evaluations and
+                                                               result.evaluations[-1]["step"] == self.step):
+            return  # once per step: the clock can end a run on a step that was just evaluated
+        with self.clock.paused():
+            scores = self.evaluator(self.method, self.ema)
         self.reporter.evaluation(self.step, scores)
         result.evaluations.append({"step": self.step, **scores})
         if self.step == 0:  # nothing trained yet, but a best_metric no evaluation reports fails now
