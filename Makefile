@@ -9,7 +9,7 @@ STAMP := $(VENV)/.ganzoo-installed
 
 DISCOGAN_SITE := build/discogan-site
 
-.PHONY: setup quickstart test test-discogan discogan-site lint clean
+.PHONY: setup quickstart test test-discogan discogan-site lint clean leaderboard
 
 setup: $(STAMP)
 
@@ -39,6 +39,13 @@ test-discogan: setup discogan-site
 discogan-site: setup
 	rm -rf $(DISCOGAN_SITE)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --no-index --target $(DISCOGAN_SITE) plugins/ganzoo-discogan
+
+# docs/leaderboard.md: the translation-quick suite (every built-in method's quickstart, 60 s each,
+# 3 seeds; about 30 minutes on a CPU) on an idle machine; a rerun continues an interrupted one.
+leaderboard: setup
+	$(BIN)/ganzoo bench --suite translation-quick --out runs/leaderboard
+	cp runs/leaderboard/results.json benchmarks/results/leaderboard.json
+	$(BIN)/ganzoo bench --render benchmarks/results/leaderboard.json --to docs/leaderboard.md
 
 clean:
 	rm -rf $(VENV) runs build plugins/ganzoo-discogan/build .pytest_cache .ruff_cache

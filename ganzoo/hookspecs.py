@@ -15,6 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
+    from ganzoo.bench.suites import SuiteRegistrar
     from ganzoo.registry import Registrar
 
 PROJECT = "ganzoo"
@@ -53,3 +54,8 @@ def register_commands(cli: typer.Typer) -> None:
     (``ganzoo --help``), so built-in commands do not pay for them. A name that a built-in
     command or an earlier plugin already has is refused.
     """
+
+
+@hookspec
+def register_bench_suites(suites: SuiteRegistrar) -> None:
+    """Add named suites to ``ganzoo bench --suite``: ``suites.add("my-suite", [recipe, ...], description=...)``."""
