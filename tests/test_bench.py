@@ -87,15 +87,18 @@ def test_the_tiny_suite_writes_json_markdown_and_html(tiny_bench):
 
     md = (out / "results.md").read_text()
     html = (out / "results.html").read_text()
+    column = [statistics.fmean(entries[f"{r}/seed{s}"]["last"]["a2b/psnr"] for s in (0, 1))
+              for r in ("tiny_cyclegan", "tiny_unit")]
+    digits = 2 if max(column) >= 10 else 3  # one precision per column
     for recipe, method in (("tiny_cyclegan", "cyclegan"), ("tiny_unit", "unit")):
         psnr = [entries[f"{recipe}/seed{s}"]["last"]["a2b/psnr"] for s in (0, 1)]
-        cell = f"{statistics.fmean(psnr):.3f} ± {statistics.stdev(psnr):.3f}"
+        cell = f"{statistics.fmean(psnr):.{digits}f} ± {statistics.stdev(psnr):.{digits}f}"
         row = next(line for line in md.splitlines() if line.startswith(f"| {method} | {recipe} |"))
         assert "| 2/2 |" in row and cell in row, (row, cell)
         assert f"<td>{recipe}</td>" in html and cell in html
         assert f"![{recipe}](samples/{recipe}.png)" in md and (out / "samples" / f"{recipe}.png").is_file()
         best = [entries[f"{recipe}/seed{s}"]["best"]["a2b/psnr"] for s in (0, 1)]
-        best_cell = f"{statistics.fmean(best):.3f} ± {statistics.stdev(best):.3f}"
+        best_cell = f"{statistics.fmean(best):.{digits}f} ± {statistics.stdev(best):.{digits}f}"
         assert best_cell in md.split("## Best checkpoint")[1].split("## Samples")[0]
     header = next(line for line in md.splitlines() if line.startswith("| method | recipe | seeds |"))
     assert "a2b/psnr ↑" in header and "peak memory" in header and "images/s" in header
@@ -130,6 +133,7 @@ def test_a_rerun_skips_finished_entries_and_retries_the_others(tiny_bench, tmp_p
     shutil.copytree(out, copy)
     data = json.loads((copy / "results.json").read_text())
     data["entries"]["tiny_unit/seed1"]["status"] = "interrupted"  # as if Ctrl-C had stopped it
+    data["machine"]["cpu"] = "another CPU"  # begun elsewhere
     (copy / "results.json").write_text(json.dumps(data))
     before = data["entries"]
     calls = {}
@@ -141,7 +145,10 @@ def test_a_rerun_skips_finished_entries_and_retries_the_others(tiny_bench, tmp_p
 
     monkeypatch.setattr(worker, "run_entry", fake_run_entry)
     lines: list[str] = []
-    after = Bench(tiny_plan(list(recipes.values()), copy), say=lines.append).run()["entries"]
+    results = Bench(tiny_plan(list(recipes.values()), copy), say=lines.append).run()
+    after = results["entries"]
+    assert results["machine"]["cpu"] == "another CPU" and results["mixed_machines"] is True
+    assert "trained on different machines" in (copy / "results.md").read_text()
     # failed entries start over, the interrupted one continues from its checkpoint
     assert calls == {"broken/seed0": False, "broken/seed1": False, "tiny_unit/seed1": True}
     for key in ("tiny_cyclegan/seed0", "tiny_cyclegan/seed1", "tiny_unit/seed0"):

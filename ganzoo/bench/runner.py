@@ -109,6 +109,7 @@ class Bench:
         self.path = self.out / "results.json"
         self.results = self._load()
         self._interrupted = False
+        self._elsewhere: list[str] = []
 
     # ---------------------------------------------------------------- the results file
 
@@ -144,7 +145,12 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         plan = self.plan
-        self.results["machine"] = {**machine(), **({"torch_threads": plan.threads} if plan.threads else {})}
+        here = {**machine(), **({"torch_threads": plan.threads} if plan.threads else {})}
+        before = self.results.setdefault("machine", here)  # where (and when) the bench began
+        self._elsewhere = [k for k in ("cpu", "torch_threads", "gpu", "torch") if before.get(k) != here.get(k)]
+        if self._elsewhere:
+            self.say(f"warning: {self.out} was begun with another {', '.join(self._elsewhere)}; the table will say "
+                     "so if an entry is trained now")
         recipes = self._recipes()
         self.save()
         for key, info in recipes.items():
@@ -190,7 +196,7 @@ class Bench:
             while key in found:
                 key, n = f"{base}-{n}", n + 1
             found[key] = info
-            self.results["recipes"][key] = info
+            self.results["recipes"][key] = {k: v for k, v in info.items() if k != "file"}  # no local paths
         return found
 
     def _device(self) -> list[str]:
@@ -246,7 +252,10 @@ class Bench:
         resume = bool(old) and old.get("status") == "interrupted" and old.get("fingerprint") == info["fingerprint"]
         entry = self._launch(info["file"], overrides, self.out / "runs" / key / f"seed{seed}", sample=sample,
                              resume=resume)
-        entry.update(recipe=key, seed=seed, fingerprint=info["fingerprint"], overrides=overrides)
+        if self._elsewhere:
+            self.results["mixed_machines"] = True
+        entry.update(recipe=key, seed=seed, fingerprint=info["fingerprint"], overrides=overrides,
+                     date=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
         if entry.get("sample"):
             entry["sample"] = _relative(Path(entry["sample"]), self.out)
         self.results["entries"][name] = entry

@@ -118,10 +118,12 @@ def number(value: float, like: float | None = None) -> str:
     return f"{value:.2f}" if ref >= 10 else f"{value:.3f}"
 
 
-def stat(s: Stat | None, *, digits: int | None = None) -> str:
+def stat(s: Stat | None, *, digits: int | None = None, like: float | None = None) -> str:
+    """``mean ± std``; ``like`` is a value of the same column, so that a column has one precision."""
     if s is None:
         return "-"
-    show = (lambda v: f"{v:.{digits}f}") if digits is not None else (lambda v: number(v, s.mean))
+    ref = s.mean if like is None else like
+    show = (lambda v: f"{v:.{digits}f}") if digits is not None else (lambda v: number(v, ref))
     return show(s.mean) if s.std is None else f"{show(s.mean)} ± {show(s.std)}"
 
 
@@ -149,18 +151,19 @@ def tables(results: Mapping[str, Any]) -> dict[str, list[list[str]]]:
     """``{"main": [header, *rows], "best": [...]}`` as plain text cells."""
     rs, better = rows(results), _better(results)
     keys = sorted({k for r in rs for k in r.last}, key=_score_order)
+    like = {k: max(abs(r.last[k].mean) for r in rs if k in r.last) for k in keys}
     main = [["method", "recipe", "seeds", "train s", "iterations", "images/s", "peak memory",
              *[f"{k}{_arrow(k, better)}" for k in keys]]]
     for r in rs:
         main.append([_method(r), r.recipe, f"{r.ok}/{len(r.seeds)}", stat(r.seconds, digits=1),
                      stat(r.iterations, digits=0), stat(r.images_per_second, digits=1), memory(r.memory),
-                     *[stat(r.last.get(k)) for k in keys]])
+                     *[stat(r.last.get(k), like=like[k]) for k in keys]])
     best_keys = sorted({k for r in rs for k in r.best}, key=_score_order)
     best = [["method", "recipe", "evaluations", "best at step", *[f"{k}{_arrow(k, better)}" for k in best_keys]]]
     for r in rs:
         if r.best:
             best.append([_method(r), r.recipe, str(r.evaluations), stat(r.best_step, digits=0),
-                         *[stat(r.best.get(k)) for k in best_keys]])
+                         *[stat(r.best.get(k), like=like.get(k)) for k in best_keys]])
     return {"main": main, "best": best if len(best) > 1 else []}
 
 
@@ -173,12 +176,15 @@ def describe(results: Mapping[str, Any]) -> list[str]:
         budget = f"{settings['budget_iterations']} iterations per entry"
     else:
         budget = "each recipe's own length"
-    where = ", ".join(x for x in [m.get("cpu"), f"{m.get('torch_threads')} torch threads" if m else "",
+    where = ", ".join(x for x in [m.get("cpu"), f"torch threads: {m.get('torch_threads')}" if m else "",
                                   m.get("gpu"), f"torch {m.get('torch')}" if m else "",
                                   f"ganzoo {m.get('ganzoo')}" if m.get("ganzoo") else ""] if x)
     lines = [f"- budget: {budget}; seeds: {', '.join(map(str, results.get('seeds', [])))}",
              f"- machine: {where or 'not recorded'}; date: {m.get('date', '?')}"]
     digests = {e.get("test_digest") for e in results.get("entries", {}).values() if e.get("test_digest")}
+    if results.get("mixed_machines"):
+        lines.append("- **entries were trained on different machines or setups** (a rerun elsewhere): "
+                     "times and speeds do not compare")
     if len(digests) > 1:
         lines.append("- **the recipes were scored on different test items** (their digests differ): compare "
                      "their scores with care")
