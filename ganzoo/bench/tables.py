@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,7 +235,7 @@ def html_page(results: Mapping[str, Any], *, title: str = "Bench results") -> st
         body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows_[1:])
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    parts = [f"<h1>{esc(title)}</h1>", "<ul>" + "".join(f"<li>{esc(line[2:])}</li>" for line in describe(results))
+    parts = [f"<h1>{esc(title)}</h1>", "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in describe(results))
              + "</ul>", f"<p>Scores: {esc(STD_NOTE)}; ↑ higher is better, ↓ lower.</p>", table(made["main"])]
     if made["best"]:
         parts += ["<h2>Best checkpoint</h2><p>By each recipe's train.best_metric, chosen on the test split.</p>",
@@ -253,6 +254,12 @@ def html_page(results: Mapping[str, Any], *, title: str = "Bench results") -> st
              "img{image-rendering:pixelated;height:160px}")
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{esc(title)}</title><style>{style}"
             f"</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    """The Markdown of a description line (`code`, **bold**) as HTML."""
+    text = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text, quote=False))
+    return re.sub(r"\*\*([^*]*)\*\*", r"<strong>\1</strong>", text)
 
 
 def write_tables(results: Mapping[str, Any], out: Path) -> None:
