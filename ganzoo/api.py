@@ -50,10 +50,9 @@ def train(
 
     if resume:  # as ganzoo resume: only the length and reporting may change
         from ganzoo.engine.config import check_resumable
-        from ganzoo.overrides import Change, parse_changes
+        from ganzoo.overrides import every_change
 
-        check_resumable([*parse_changes(overrides), *(Change(k, None, "unset") for k in unset),
-                         *([Change("data.root", data, "data")] if data is not None else [])], run_dir or "RUN_DIR")
+        check_resumable(every_change(overrides, unset, data), run_dir or "RUN_DIR")
     if isinstance(recipe, ResolvedRecipe):
         if overrides or unset or data is not None:
             from ganzoo.errors import GanzooError
@@ -77,9 +76,7 @@ def load(source: str | Path, *, device: str = "auto", ema: bool = True) -> Model
     latest checkpoint of a run; its weight average when the run kept one, unless ``ema=False``)."""
     from ganzoo.engine.loading import load_trained
     from ganzoo.engine.runtime import resolve_device
-    from ganzoo.plugins import get_registry
 
-    get_registry()  # the plugins, whose components the recipe names
     dev = resolve_device(device)
     resolved, method, checkpoint = load_trained(Path(source), device=dev, ema=ema)
     return Model(resolved, method, checkpoint, dev)

@@ -97,6 +97,13 @@ def parse_changes(overrides: Overrides, label: str = "--set") -> list[Change]:
     return changes
 
 
+def every_change(overrides: Overrides = (), unset: Sequence[str] = (), data: Any = None) -> list[Change]:
+    """Every key the command line touches (``--set``, ``--unset``, ``--data``), for a check of
+    which keys may change at all (``ganzoo resume``)."""
+    return [*parse_changes(overrides), *(Change(k.strip(), None, f"--unset #{i}") for i, k in enumerate(unset, 1)),
+            *([Change("data.root", str(data), "--data")] if data is not None else [])]
+
+
 def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"train": {"iterations": 2}}`` -> ``{"train.iterations": 2}``: a nested table merges into
     the recipe's, it does not replace it."""

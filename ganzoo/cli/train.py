@@ -103,7 +103,7 @@ def resume(
     """Continue a run from its latest checkpoint, with the recipe it was started with.
 
     With --set train.iterations=N a finished run trains on to step N; the learning rate then
-    follows the schedule of an N-iteration run from the current step (see docs/engine.md)."""
+    follows the schedule of an N-iteration run from the current step."""
     from ganzoo.engine.checkpoint import resolve_checkpoint
     from ganzoo.engine.config import check_resumable
     from ganzoo.engine.trainer import Trainer
