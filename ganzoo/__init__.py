@@ -1,7 +1,9 @@
 """ganzoo: a plugin-based GAN zoo for image-to-image translation.
 
-This module is the public API a plugin may import (see docs/plugins.md); everything else in
-the package is internal and may change between minor versions.
+This module is the public API a plugin may import (see docs/plugins.md), and the functions to
+train, load and evaluate from Python (``ganzoo.train``, ``ganzoo.load``, ``ganzoo.evaluate``:
+docs/python-api.md); everything else in the package is internal and may change between minor
+versions.
 
 Importing it is cheap: the names that need torch load on first use (PEP 562), so the command
 line starts without torch and a plugin pays for it only when it touches a component class.
@@ -16,6 +18,7 @@ from ganzoo.errors import DataError, GanzooError
 from ganzoo.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first use
+    from ganzoo.api import Model, evaluate, load, train
     from ganzoo.components import (
         AdversarialLoss,
         Batch,
@@ -46,6 +49,7 @@ API_VERSION = 2
 """Bumped when anything exported here changes incompatibly (2: Recipe -> Method)."""
 
 _LAZY = {
+    "ganzoo.api": ("Model", "evaluate", "load", "train"),
     "ganzoo.components": ("AdversarialLoss", "Batch", "Dataset", "DatasetConfig", "Direction", "Discriminator",
                           "DiscriminatorConfig", "Generator", "GeneratorConfig", "Loss", "LossConfig", "Method",
                           "MethodConfig", "Parts", "ReconstructionLoss", "Slot", "TrainStep"),
@@ -98,6 +102,7 @@ __all__ = [
     "Method",
     "MethodConfig",
     "Metric",
+    "Model",
     "MetricConfig",
     "OptimizerConfig",
     "Parts",
@@ -107,5 +112,8 @@ __all__ = [
     "Slot",
     "TrainStep",
     "__version__",
+    "evaluate",
     "hookimpl",
+    "load",
+    "train",
 ]

@@ -9,9 +9,8 @@ key gets a "did you mean".
 
 from __future__ import annotations
 
-import copy
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from ganzoo import renamed
 from ganzoo.components import Dataset, Method
 from ganzoo.engine.config import SECTIONS, RunSection, TrainSection
 from ganzoo.errors import DataError, RecipeError, RecipeIssue, UnknownComponentError, did_you_mean
+from ganzoo.overrides import Overrides, apply_overrides, data_folder_changes, parse_changes
 from ganzoo.registry import ComponentSpec, Registry
 
 if sys.version_info >= (3, 11):
@@ -65,6 +65,10 @@ class ResolvedRecipe:
     method: ResolvedComponent
     data: ResolvedComponent
     slots: dict[str, ResolvedComponent] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What the command line's changes did beyond setting values (dropped fields, a new run name)."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems that do not stop training but change what it measures (no test split)."""
 
     @property
     def name(self) -> str:
@@ -111,43 +115,6 @@ def read_toml(path: Path | str) -> dict[str, Any]:
         raise RecipeError([RecipeIssue("", f"invalid TOML: {exc}")], path) from None
     except UnicodeDecodeError as exc:
         raise RecipeError([RecipeIssue("", f"not a UTF-8 text file ({exc.reason})")], path) from None
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value as a TOML literal (1e-4, true, [1, 2], "x"); a bare word is a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Apply ``key.path=VALUE`` overrides; returns the new dict and path -> origin ("--set #i")."""
-    data = copy.deepcopy(data)
-    origins: dict[str, str] = {}
-    issues: list[RecipeIssue] = []
-    for i, item in enumerate(overrides, 1):
-        origin = f"--set #{i}"
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            issues.append(RecipeIssue("", f"expected KEY.PATH=VALUE, got {item!r}", origin))
-            continue
-        *parents, leaf = key.split(".")
-        node = data
-        for depth, part in enumerate(parents):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parents[: depth + 1])
-                issues.append(RecipeIssue(key, f"'{where}' is a value, not a table", origin))
-                break
-            node = child
-        else:
-            node[leaf] = parse_value(value.strip())
-            origins[key] = origin
-    if issues:
-        raise RecipeError(issues)
-    return data, origins
 
 
 # ---------------------------------------------------------------- validation
@@ -245,6 +212,7 @@ def resolve(
     """Validate a parsed recipe against the registry; raises RecipeError with every issue."""
     origins = origins or {}
     issues: list[RecipeIssue] = []
+    warnings: list[str] = []
     sections = {name: _validate_model(model, data.get(name, {}), name, origins, issues)
                 for name, model in SECTIONS.items()}
 
@@ -280,6 +248,10 @@ def resolve(
                 data_spec.cls.check_source(data_config, "train")
             except DataError as exc:
                 issues.append(RecipeIssue("data", str(exc), _origin("data", origins)))
+            else:
+                problem = missing_test_split(data_spec.cls, data_config)
+                if problem:
+                    warnings.append(f"data: {problem}")
 
     resolved_slots: dict[str, ResolvedComponent] = {}
     for slot_name, slot in slots.items():
@@ -304,25 +276,83 @@ def resolve(
         method=ResolvedComponent("method", method_spec, method_config),
         data=ResolvedComponent("data", data_spec, data_config),
         slots=resolved_slots,
+        warnings=warnings,
     )
+
+
+def missing_test_split(cls: type[Dataset], config: BaseModel) -> str | None:
+    """Why a data set's test split cannot be used, with what that costs, or None when it can.
+
+    Training needs only the train split, so a missing test folder is no error; but a run
+    without one is never evaluated, which the user must hear before training, not after."""
+    if "test" not in getattr(cls, "splits", ("train", "test")):
+        problem = f"data set '{getattr(cls, '__name__', cls)}' has no test split"
+    else:
+        try:
+            cls.check_source(config, "test")
+            return None
+        except DataError as exc:
+            problem = "no usable test split: " + str(exc).splitlines()[0]
+    return (f"{problem}. Training can proceed, but nothing is measured on test data: no evaluation during "
+            "training (train.eval_metrics), no checkpoints/best, and ganzoo evaluate needs a test split")
 
 
 def load_recipe(
     path: Path | str,
-    overrides: Iterable[str] = (),
+    overrides: Overrides = (),
     registry: Registry | None = None,
     *,
     check_data: bool = True,
+    unset: Sequence[str] = (),
+    data: Path | str | None = None,
 ) -> ResolvedRecipe:
-    """Read, override and validate a recipe file."""
+    """Read, override and validate a recipe file (``overrides``, ``unset`` and ``data``: see
+    :mod:`ganzoo.overrides`)."""
+    path = Path(path)
+    return recipe_from_dict(read_toml(path), overrides, registry, source=path, check_data=check_data, unset=unset,
+                            data=data)
+
+
+def recipe_from_dict(
+    raw: Mapping[str, Any],
+    overrides: Overrides = (),
+    registry: Registry | None = None,
+    *,
+    source: Path | None = None,
+    check_data: bool = True,
+    unset: Sequence[str] = (),
+    data: Path | str | None = None,
+) -> ResolvedRecipe:
+    """Override and validate a parsed recipe (a file's tables as a dict)."""
     if registry is None:
         from ganzoo.plugins import get_registry
 
         registry = get_registry()
-    path = Path(path)
-    raw = read_toml(path)
+
+    def fields_of(recipe: Mapping[str, Any], table: str, name: str) -> set[str] | None:
+        return component_fields(registry, recipe, table, name)
+
     try:
-        raw, origins = apply_overrides(raw, list(overrides))
+        changes = parse_changes(overrides)
+        if data is not None:  # first, so that --set can still change what --data set
+            changes = [*data_folder_changes(raw, data, fields_of), *changes]
+        overridden = apply_overrides(raw, changes, unset, fields_of=fields_of)
     except RecipeError as exc:
-        raise RecipeError(exc.issues, path) from None
-    return resolve(raw, registry, source=path, origins=origins, check_data=check_data)
+        raise RecipeError(exc.issues, source) from None
+    resolved = resolve(overridden.data, registry, source=source, origins=overridden.origins, check_data=check_data)
+    resolved.notes = overridden.notes
+    return resolved
+
+
+def component_fields(registry: Registry, recipe: Mapping[str, Any], table: str, name: str) -> set[str] | None:
+    """Field names of component ``name`` chosen in ``table`` (a slot's kind comes from the
+    recipe's method), or None when that is unknown."""
+    kind = COMPONENT_TABLES.get(table)
+    try:
+        if kind is None:
+            method = recipe.get("method", {}).get("type")
+            slot = getattr(registry.get("method", method).cls, "slots", {}).get(table)
+            kind = slot.kind if slot is not None else None
+        return set(registry.get(kind, name).config.model_fields) if kind else None
+    except (UnknownComponentError, AttributeError, TypeError):
+        return None

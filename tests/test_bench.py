@@ -281,6 +281,8 @@ def test_the_budget_continues_across_a_resume(tiny_recipe, tmp_path, fake_time):
     result = _fit(tiny_recipe, crashed, "train.checkpoint_every=2", resume=True)
     assert result.step == 4 and result.stopped_by_clock  # not 2 + 4 iterations of a fresh budget
     assert result.train_seconds == pytest.approx(1.2)
+    longer = _fit(tiny_recipe, crashed, "train.checkpoint_every=2", "train.max_seconds=2.0", resume=True)
+    assert longer.step == 7 and longer.train_seconds == pytest.approx(2.1)  # resume --set extends the budget
 
 
 def test_a_real_clock_stops_on_time(tiny_recipe, tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ganzoo.errors import RecipeError
-from ganzoo.recipe import apply_overrides, load_recipe, parse_value
+from ganzoo.overrides import apply_overrides, parse_value
+from ganzoo.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 

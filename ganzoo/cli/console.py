@@ -66,7 +66,7 @@ def runtime_options(device: str, precision: str) -> Any:
 def parse_options(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     """``["ngf=8", "norm='batch'"]`` -> ``{"ngf": 8, "norm": "batch"}`` (values are TOML literals,
     a bare word is a string), as ``--set`` parses them."""
-    from ganzoo.recipe import parse_value
+    from ganzoo.overrides import parse_value
 
     values: dict[str, Any] = {}
     for item in items or []:

@@ -3,45 +3,73 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ganzoo.cli.console import err, out, plugins, user_errors
+from ganzoo.cli.console import err, out, plugins, user_errors, warning
 from ganzoo.errors import GanzooError
 
 SetOption = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here on 3.10
-    typer.Option("--set", "-s", help="Override a recipe value: KEY.PATH=VALUE (VALUE is a TOML literal)."),
+    typer.Option("--set", "-s", help="Override a recipe value: KEY.PATH=VALUE (VALUE is a TOML literal). Setting "
+                                     "a table's type keeps only the fields the new type has."),
 ]
+UnsetOption = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--unset", help="Remove a recipe key or table: KEY.PATH (it takes its default).",
+                 show_default=False),
+]
+DataOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--data", help="Train on this folder: sets data.root, and a recipe on the built-in data switches "
+                                "to unpaired_folders (FOLDER/trainA, trainB, testA, testB).", show_default=False),
+]
+
+
+def _load(recipe: Path, set_: list[str] | None, unset: list[str] | None, data: Path | None) -> Any:
+    """The resolved recipe, with a note line for each thing the command line changed beyond a value."""
+    from ganzoo.recipe import load_recipe
+
+    resolved = load_recipe(recipe, set_ or [], plugins().registry, unset=unset or [], data=data)
+    for note in resolved.notes if os.environ.get("RANK", "0") == "0" else ():  # once under torchrun
+        err.print(f"[cyan]note:[/cyan] {escape(note)}", highlight=False, soft_wrap=True)
+    return resolved
 
 
 def validate(
     recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
     set_: SetOption = None,
+    unset: UnsetOption = None,
+    data: DataOption = None,
     show: Annotated[bool, typer.Option("--show", help="Print the fully resolved recipe.")] = False,
 ) -> None:
     """Check a recipe (and that its data is there) without training."""
-    from ganzoo.recipe import load_recipe
-
     with user_errors():
-        resolved = load_recipe(recipe, set_ or [], plugins().registry)
+        resolved = _load(recipe, set_, unset, data)
         if show:
             out.print(resolved.to_toml(), highlight=False)
         table = Table("Table", "Kind", "Component", "Plugin")
         for comp in [resolved.method, resolved.data, *resolved.slots.values()]:
             table.add_row(comp.slot, comp.spec.kind, comp.spec.name, comp.spec.plugin.label)
         out.print(table)
+        for problem in resolved.warnings:
+            warning(problem)
         length = (f"{resolved.train.iterations} iterations" if resolved.train.iterations
                   else f"{resolved.train.epochs} epochs")
-        out.print(f"[green]ok[/green]: {recipe} ({length}, batch {resolved.train.batch_size})")
+        out.print(f"[green]ok[/green]: {escape(str(recipe))} ({length}, batch {resolved.train.batch_size}, run "
+                  f"'{escape(resolved.name)}')", highlight=False, soft_wrap=True)
 
 
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
     set_: SetOption = None,
+    unset: UnsetOption = None,
+    data: DataOption = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: run.out_dir/NAME).")] = None,  # noqa: UP045,E501
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its directory from its latest checkpoint.")] = False,  # noqa: E501
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run directory that holds a run (removes its checkpoints, samples and logs).")] = False,  # noqa: E501
@@ -49,12 +77,11 @@ def run(
 ) -> None:
     """Train a recipe. A run directory that already holds a run is refused unless --resume or --overwrite."""
     from ganzoo.engine.trainer import Trainer
-    from ganzoo.recipe import load_recipe
 
     with user_errors():
         if resume and overwrite:
             raise GanzooError("--resume continues the run in its directory and --overwrite starts it over: give one")
-        resolved = load_recipe(recipe, set_ or [], plugins().registry)
+        resolved = _load(recipe, set_, unset, data)
         trainer = Trainer(resolved, run_dir=out_dir, resume=resume, overwrite=overwrite, console=err,
                           show_progress=progress)
         if trainer.is_main:
@@ -66,15 +93,30 @@ def run(
 
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (holds recipe.toml and checkpoints/).")],
+    set_: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--set", "-s", help="Change how long the run goes (train.iterations=N extends a finished run) "
+                                         "or how it reports: KEY.PATH=VALUE; other keys are refused."),
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """Continue an interrupted run from its latest checkpoint, with the recipe it was started with."""
+    """Continue a run from its latest checkpoint, with the recipe it was started with.
+
+    With --set train.iterations=N a finished run trains on to step N; the learning rate then
+    follows the schedule of an N-iteration run from the current step."""
     from ganzoo.engine.checkpoint import resolve_checkpoint
+    from ganzoo.engine.config import check_resumable
     from ganzoo.engine.trainer import Trainer
-    from ganzoo.errors import CheckpointError
+    from ganzoo.errors import CheckpointError, RecipeError
+    from ganzoo.overrides import parse_changes
     from ganzoo.recipe import load_recipe
 
     with user_errors():
+        try:
+            changes = parse_changes(set_ or [])
+            check_resumable(changes, run_dir)
+        except RecipeError as exc:
+            raise RecipeError(exc.issues, "ganzoo resume") from None
         source = run_dir / "recipe.toml"
         if not source.is_file():  # every checkpoint carries the recipe it was trained with
             with contextlib.suppress(CheckpointError):
@@ -83,7 +125,7 @@ def resume(
                 raise GanzooError(f"{run_dir}: not a run directory (no recipe.toml, nor a checkpoint holding one)")
             err.print(f"{run_dir / 'recipe.toml'} is missing; using the recipe saved in {source.parent}",
                       highlight=False)
-        resolved = load_recipe(source, [], plugins().registry)
+        resolved = load_recipe(source, changes, plugins().registry)
         trainer = Trainer(resolved, run_dir=run_dir, resume=True, console=err, show_progress=progress)
         result = trainer.fit()
         if trainer.is_main:

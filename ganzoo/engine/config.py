@@ -8,6 +8,7 @@ default, so ``ganzoo describe`` and the generated reference show the value a run
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -119,3 +120,23 @@ class TrainSection(Section):
 
 
 SECTIONS = {"run": RunSection, "train": TrainSection}
+
+RESUMABLE = ("train.iterations", "train.epochs", "train.max_seconds", "train.log_every", "train.sample_every",
+             "train.checkpoint_every", "train.keep_last", "train.eval_every", "train.eval_items", "train.num_workers",
+             "train.persistent_workers", "train.prefetch_factor", "train.check_finite_every", "train.tensorboard")
+"""What ``ganzoo resume --set`` may change: how long the run goes on, and how it loads data and
+reports. Everything else (networks, losses, optimizers, data, batch size, precision, seed,
+device) would make the checkpoint disagree with the recipe it is resumed under, so the
+continued run would be neither the old one nor a new one."""
+
+
+def check_resumable(changes: Iterable[Any], run_dir: Any = "RUN_DIR") -> None:
+    """Refuse, all at once, the changes (``ganzoo.overrides.Change``) a resumed run cannot take."""
+    from ganzoo.errors import RecipeError, RecipeIssue
+
+    issues = [RecipeIssue(c.key, "cannot change when resuming", c.origin) for c in changes if c.key not in RESUMABLE]
+    if issues:
+        issues.append(RecipeIssue("", f"a resumed run may change only {', '.join(RESUMABLE)}; to train with other "
+                                      f"values, start a new run from its recipe: ganzoo run {run_dir}/recipe.toml "
+                                      "--set ... --out NEW_DIR", "ganzoo resume"))
+        raise RecipeError(issues)

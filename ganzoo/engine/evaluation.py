@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -63,18 +63,23 @@ class Evaluator:
         self.max_items, self.directions = max_items, list(directions)
 
     @classmethod
-    def build(cls, resolved: Any, runtime: Runtime, directions: Sequence[str]) -> Evaluator | None:
+    def build(cls, resolved: Any, runtime: Runtime, directions: Sequence[str],
+              warn: Callable[[str], None] = print) -> Evaluator | None:
         """None when there is nothing to score: no metrics asked for, no test split, or only
-        metrics that need ground truth on an unpaired split."""
+        metrics that need ground truth on an unpaired split. A test split that is missing or too
+        small is said through ``warn``: the run goes on, but without the scores it asked for."""
         names = list(resolved.train.eval_metrics)
         if not names:
             return None
         metrics = build_metrics(names)
+        unused = f"the run is not evaluated (train.eval_metrics: {', '.join(names)}) and keeps no checkpoints/best"
         try:
             test_set = resolved.build_dataset("test")
-        except GanzooError:
+        except GanzooError as exc:
+            warn(f"no usable test split ({str(exc).splitlines()[0]}): {unused}")
             return None
         if len(test_set) < 2:
+            warn(f"the test split has {len(test_set)} item(s), and evaluation needs 2: {unused}")
             return None
         if not getattr(test_set, "paired", False) and all(m.needs_pairs for m in metrics.values()):
             return None

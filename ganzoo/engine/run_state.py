@@ -11,8 +11,9 @@ elsewhere.
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ganzoo.engine import distributed as ddp
 from ganzoo.engine.clock import TrainClock
 from ganzoo.engine.runtime import Runtime
 from ganzoo.engine.steps import StepRunner
+from ganzoo.errors import GanzooError
 
 
 def seed_everything(seed: int) -> None:
@@ -117,3 +119,26 @@ class RunState:
         if dist.rank == 0:
             return {"rng": state["rng"], "method": method_state, "augment": state.get("augment")}
         return {"rng": None, "method": method_state, "augment": None}
+
+
+def resumed_message(directory: Path, step: int, total: int, rates: Mapping[str, float]) -> str:
+    """What a resume says: where it continues and, when ``train.iterations`` grew since the
+    checkpoint (``ganzoo resume --set train.iterations=N``), how the learning rate goes on.
+
+    Schedules are functions of (iteration, run length), so an extended run follows the schedule
+    of a run planned with the new length from its current step: a linear decay that had reached
+    0 at the old end starts again from the rate the longer run has at this step and decays to 0
+    at the new end; constant and step schedules are unaffected; cosine is stretched likewise."""
+    if step > total:
+        raise GanzooError(f"{directory} is at step {step}, past this run's length of {total} iterations; "
+                          f"to train on, give a larger length: ganzoo resume RUN_DIR --set train.iterations=N")
+    try:
+        before = int(json.loads((directory / ckpt.META).read_text())["total"])
+    except (OSError, ValueError, KeyError, TypeError):  # checkpoints before ganzoo 0.3 do not record it
+        before = total
+    message = f"resumed from {directory} at step {step}"
+    if before != total:
+        lrs = ", ".join(f"{k} {v:.3g}" for k, v in rates.items())
+        message += (f"; extended from {before} to {total} iterations: the learning rate follows the schedule of a "
+                    f"{total}-iteration run from here ({lrs})")
+    return message

@@ -35,7 +35,7 @@ from ganzoo.engine import distributed as ddp
 from ganzoo.engine.checkpoint import latest_complete
 from ganzoo.engine.runtime import Runtime
 from ganzoo.errors import GanzooError, TrainingError
-from ganzoo.optim import build_optimizer, build_scheduler
+from ganzoo.optim import build_optimizer, build_scheduler, lr_factor
 
 
 @dataclass
@@ -115,8 +115,8 @@ class StepRunner:
         fused = runtime.device.type == "cuda"  # one kernel per step for all parameters; foreach elsewhere
         self.optimizers = {name: build_optimizer(p, method.optimizer_config(name), fused=fused)
                            for name, p in self.params.items()}
-        schedule = method.config.schedule  # type: ignore[attr-defined]
-        self.schedulers = {n: build_scheduler(o, schedule, total) for n, o in self.optimizers.items()}
+        self.schedule, self.total = method.config.schedule, total  # type: ignore[attr-defined]
+        self.schedulers = {n: build_scheduler(o, self.schedule, total) for n, o in self.optimizers.items()}
         self.scalers = ({n: torch.amp.GradScaler(runtime.device.type) for n in self.optimizers}
                         if runtime.dtype == torch.float16 else {})
         self.steps: list[TrainStep] = method.train_steps()
@@ -222,6 +222,13 @@ class StepRunner:
         for name, scaler in self.scalers.items():
             if name in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][name])
+        # The rate of the next iteration is the schedule's at the restored one, computed as the
+        # scheduler computes it: the saved rate when the run's length is unchanged, the longer
+        # schedule's when a resume extends the run (not the finished schedule's last, ~0).
+        for name, sched in self.schedulers.items():
+            factor = lr_factor(self.schedule, sched.last_epoch, self.total)
+            for group, base in zip(self.optimizers[name].param_groups, sched.base_lrs, strict=True):
+                group["lr"] = base * factor
 
 
 class frozen:  # noqa: N801 - reads as a statement: ``with frozen(step.frozen):``

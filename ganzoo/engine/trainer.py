@@ -40,7 +40,7 @@ from ganzoo.engine.ema import EMA
 from ganzoo.engine.evaluation import BestTracker, Evaluator, sample_visuals
 from ganzoo.engine.reporter import Reporter, write_run_files
 from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
-from ganzoo.engine.run_state import RunState, seed_everything
+from ganzoo.engine.run_state import RunState, resumed_message, seed_everything
 from ganzoo.engine.runtime import Runtime
 from ganzoo.engine.signals import StopSignals
 from ganzoo.engine.steps import StepRunner
@@ -135,13 +135,13 @@ class Trainer:
                                  checkpoint_dir=self.run_dir / "checkpoints")
         if rt.dist.rank > 0:  # each rank its own stream for noise, pools and augmentation
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
-        self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions)
+        self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions, warn=self._warn)
         self.tracker = BestTracker(t.best_metric if t.eval_every else "", t.best_mode)
         self.clock = TrainClock(t.max_seconds)
         self.state = RunState(self.run_dir / "checkpoints", method=self.method, runner=self.runner, runtime=rt,
                               ema=self.ema, augment=self.augment, clock=self.clock, seed=run.seed,
-                              keep_last=t.keep_last,
-                              meta={"method": self.resolved.method.spec.name, "run": self.resolved.name},
+                              keep_last=t.keep_last, meta={"method": self.resolved.method.spec.name,
+                                                           "run": self.resolved.name, "total": self.total},
                               files={"recipe.toml": self.resolved.to_toml()},
                               warn=self._warn)
 
@@ -168,6 +168,7 @@ class Trainer:
             if self.resume:  # nothing in the run directory changes before the checkpoint is restored
                 self.step, best, where = self.state.restore()
                 self.tracker = BestTracker(self.tracker.key, self.tracker.mode, best)
+                resumed = resumed_message(where, self.step, self.total, self.runner.learning_rates())
             self.reporter = Reporter(
                 self.run_dir, rt, console=self.console, images_per_iteration=t.batch_size * rt.dist.world_size,
                 show_progress=self.show_progress, tensorboard=t.tensorboard, title=self.resolved.name,
@@ -176,7 +177,7 @@ class Trainer:
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
             if self.resume:
                 self.reporter.log.truncate_after(self.step)
-                self.reporter.say(f"resumed from {where} at step {self.step}")
+                self.reporter.say(resumed)
             if self.is_main:
                 write_run_files(self.run_dir, self.resolved.to_toml())
                 for tmp in remove_stale_temporaries(self.run_dir / "checkpoints"):
