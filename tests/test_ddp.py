@@ -48,6 +48,11 @@ if poison and int(poison.split(":")[0]) == rank:
         return losses
 
     CycleGAN.discriminator_step = poisoned
+fast = os.environ.get("GANZOO_TEST_FAST_CLOCK_RANK")  # that rank's training clock runs 1000x fast
+if fast and int(fast) == rank:
+    from ganzoo.engine import clock
+    start, base = clock.timer(), clock.timer
+    clock.timer = lambda: start + (base() - start) * 1000
 trainer = Trainer(load_recipe(recipe, overrides), run_dir=run_dir if run_dir != "-" else None,
                   resume=resume == "1", show_progress=False)
 info = {"world": trainer.dist.world_size, "ganzoo": __import__("ganzoo").__file__}
@@ -213,3 +218,14 @@ def test_a_nan_on_one_rank_stops_every_rank_before_the_update(ddp_run):
         d_keys = [k for k in saved if k.startswith(("D_A.", "D_B."))]
         assert d_keys and all(torch.equal(live[k], saved[k]) for k in d_keys), rank
         assert not torch.equal(live["G_A.model.1.weight"], saved["G_A.model.1.weight"])  # iteration 3's G step ran
+
+
+@pytest.mark.slow
+def test_the_wall_clock_budget_stops_every_rank_on_the_same_step(ddp_run):
+    """One rank's clock passes the limit long before the other's: both must stop on its step (a
+    rank leaving the loop alone would leave the other waiting in an all-reduce)."""
+    tmp, recipe, _ = ddp_run
+    overrides = [*OVERRIDES, "train.iterations=200", "train.max_seconds=20", "run.name='clock'"]
+    results = torchrun(tmp, recipe, tmp / "out_clock", *overrides, env={"GANZOO_TEST_FAST_CLOCK_RANK": "1"})
+    assert results[0]["step"] == results[1]["step"] < 200
+    assert any(r.get("event") == "time_limit" for r in records(tmp / "runs" / "clock"))

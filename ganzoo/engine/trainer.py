@@ -212,7 +212,9 @@ class Trainer:
         self.clock.start()
         with StopSignals(self.reporter.say) as stop, self.reporter.progress(self.total, self.step):
             try:
-                while self.step < self.total and not self.clock.expired():
+                # every rank stops on the same step: a rank leaving alone would hang the others' all-reduce
+                while self.step < self.total and not (self.clock.limit and ddp.any_rank(self.clock.expired(),
+                                                                                         self.dist)):
                     if ddp.any_rank(stop.requested, self.dist):
                         raise _StopRequested
                     losses = self.runner.iteration(self._prepare(next(batches)), self.step + 1)
