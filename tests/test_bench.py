@@ -6,6 +6,7 @@ stops at the first iteration past the limit, not counting evaluations, across a 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import statistics
 from pathlib import Path
@@ -198,6 +199,28 @@ def test_an_interrupted_entry_continues_from_its_checkpoint(tmp_path):
     assert resumed["status"] == "ok" and resumed["iterations"] == 4
     assert [ev["step"] for ev in resumed["evaluations"]] == [0, 2, 4]
     assert resumed["last"] == pytest.approx(straight["last"])
+
+
+def test_a_seconds_budget_measures_each_recipe_then_stops_on_time(tmp_path):
+    recipe = write_recipes(tmp_path / "recipes")["tiny_cyclegan"]
+    plan = tiny_plan([recipe], tmp_path / "out", seeds=[0], budget_iterations=None, budget_seconds=0.5,
+                     calibration_iterations=6, evals=1)
+    lines: list[str] = []
+    results = Bench(plan, say=lines.append).run()
+    speed = results["calibration"]["tiny_cyclegan"]
+    assert speed["it_s"] > 0 and speed["planned_iterations"] == max(1, math.ceil(speed["it_s"] * 0.5))
+    e = results["entries"]["tiny_cyclegan/seed0"]
+    assert e["status"] == "ok" and "train.max_seconds=0.5" in e["overrides"]
+    assert e["planned_iterations"] == speed["planned_iterations"] and 1 <= e["iterations"] <= e["planned_iterations"]
+    if e["stopped_by"] == "time":  # else the machine ran faster than measured and the length came first
+        assert e["train_seconds"] >= 0.5 and e["iterations"] < e["planned_iterations"]
+    assert "0.5 s of training per entry" in (tmp_path / "out" / "results.md").read_text()
+    assert any("measuring its speed" in line for line in lines)
+    lines.clear()
+    e["status"] = "failed"  # a rerun retrains it, but does not measure the speed again
+    (tmp_path / "out" / "results.json").write_text(json.dumps(results))
+    Bench(plan, say=lines.append).run()
+    assert not any("measuring its speed" in line for line in lines)
 
 
 @pytest.mark.slow

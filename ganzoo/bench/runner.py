@@ -157,7 +157,7 @@ class Bench:
             if self._interrupted:
                 break
             planned = self._length(key, info)
-            for seed in plan.seeds:
+            for seed in plan.seeds:  # (an interrupted speed measurement stops the bench here too)
                 if self._interrupted:
                     break
                 self._entry(key, info, seed, planned)
@@ -217,6 +217,9 @@ class Bench:
         self.say(f"{key}: measuring its speed on {n} iterations")
         entry = self._launch(info["file"], overrides, self.out / "calibration" / key, sample=None)
         speed = entry.get("steady_it_s")
+        if entry.get("status") == "interrupted":
+            self._interrupted = True
+            return None
         if entry.get("status") != "ok" or not speed:
             info["error"] = f"speed calibration failed: {entry.get('error', 'no speed was logged')}"
             return None
