@@ -321,9 +321,9 @@ def test_a_real_clock_stops_on_time(tiny_recipe, tmp_path, monkeypatch):
 
     monkeypatch.setattr(steps.StepRunner, "iteration", slow)
     result = _fit(tiny_recipe, tmp_path / "run", "train.max_seconds=0.3", "train.eval_metrics=[]")
-    assert result.stopped_by_clock and 1 <= result.step < 50
-    assert result.train_seconds >= 0.3
-    assert result.step == 1 or result.train_seconds - 0.3 < result.train_seconds / result.step * 1.5
+    assert result.stopped_by_clock and result.train_seconds >= 0.3
+    # every iteration takes at least 0.05 s, so 6 of them reach 0.3 s: it cannot have run a 7th
+    assert 1 <= result.step <= 6
 
 
 # ---------------------------------------------------------------- suites, the command, the leaderboard
