@@ -98,6 +98,11 @@ def fetch_command(filename: str) -> str:
     return f"ganzoo weights fetch {entry.name}" if entry else ""
 
 
+class MissingWeightsError(GanzooError):
+    """Weights looked for in the usual places are not there (not a path the user named): the
+    metric cannot run, and the evaluation goes on without it."""
+
+
 def find_weights(
     candidates: Sequence[Path], *, explicit: bool, label: str, needs: str, url: str, option: str, env: str
 ) -> Path:
@@ -111,9 +116,9 @@ def find_weights(
     looked = ", ".join(str(c) for c in candidates)
     command = fetch_command(Path(url).name)
     if command:
-        raise GanzooError(f"{needs}, which were not found (looked in: {looked}); fetch them with: {command} "
+        raise MissingWeightsError(f"{needs}, which were not found (looked in: {looked}); fetch them with: {command} "
                           f"(or download {url} and pass it with {option} PATH or set ${env})")
-    raise GanzooError(f"{needs}, which were not found (looked in: {looked}); download {url} and pass it with "
+    raise MissingWeightsError(f"{needs}, which were not found (looked in: {looked}); download {url} and pass it with "
                       f"{option} PATH, set ${env}, or put it in {hub_checkpoints_dir()}")
 
 # --------------------------------------------------------------------------- fetching
