@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -26,6 +26,7 @@ from ganzoo.engine.runtime import Runtime
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric
 from ganzoo.metrics.evaluate import build_metrics, evaluate
+from ganzoo.metrics.weights import MissingWeightsError
 
 
 @contextlib.contextmanager
@@ -63,22 +64,42 @@ class Evaluator:
         self.max_items, self.directions = max_items, list(directions)
 
     @classmethod
-    def build(cls, resolved: Any, runtime: Runtime, directions: Sequence[str]) -> Evaluator | None:
-        """None when there is nothing to score: no metrics asked for, no test split, or only
-        metrics that need ground truth on an unpaired split."""
-        names = list(resolved.train.eval_metrics)
-        if not names:
+    def build(cls, resolved: Any, runtime: Runtime, directions: Sequence[str],
+              warn: Callable[[str], None] | None = None) -> Evaluator | None:
+        """None when there is nothing to score: no metrics asked for, no test split, or no
+        metric that can run on it. Fills in the recipe's unset ``eval_metrics``, ``best_metric``
+        and ``best_mode`` from the test split (see :func:`default_metrics`), so the run's saved
+        recipe names what was used. Metrics whose weights are missing are left out with one
+        warning (what will not be measured, and the command that fetches the weights)."""
+        t = resolved.train
+        if t.eval_metrics == []:
             return None
-        metrics = build_metrics(names)
         try:
             test_set = resolved.build_dataset("test")
         except GanzooError:
             return None
         if len(test_set) < 2:
             return None
-        if not getattr(test_set, "paired", False) and all(m.needs_pairs for m in metrics.values()):
+        paired = bool(getattr(test_set, "paired", False))
+        if t.eval_metrics is None:
+            t.eval_metrics = default_metrics(paired)
+        names = list(t.eval_metrics)
+        metrics = build_metrics(names, {k: v for k, v in t.eval_options.items() if k in names})
+        metrics = {name: m for name, m in metrics.items() if paired or not m.needs_pairs}
+        missing: dict[str, list[str]] = {}
+        for name, metric in list(metrics.items()):
+            try:
+                metric.check()
+            except MissingWeightsError as exc:
+                missing.setdefault(str(exc), []).append(name)
+                del metrics[name]
+        for reason, dropped in missing.items():
+            if warn is not None:
+                warn(f"{' and '.join(dropped)} will not be measured during training: {reason}")
+        if not metrics:
             return None
-        return cls(test_set, metrics, runtime, max_items=resolved.train.eval_items, directions=directions)
+        choose_best(t, metrics, directions[0], paired)
+        return cls(test_set, metrics, runtime, max_items=t.eval_items, directions=directions)
 
     def __call__(self, method: Method, ema: Any = None) -> dict[str, float]:
         """Scores now. Evaluating draws from torch's random generator (each DataLoader takes a
@@ -94,11 +115,32 @@ class Evaluator:
         return ddp.broadcast_object(scores, self.runtime.dist)
 
 
+def default_metrics(paired: bool) -> list[str]:
+    """What a run evaluates unless told: ground-truth scores on paired test data, the
+    distribution scores (which need no pairs) on unpaired data."""
+    return ["psnr", "ssim"] if paired else ["fid", "kid"]
+
+
+def choose_best(train: Any, metrics: Mapping[str, Metric], direction: str, paired: bool) -> None:
+    """Fill in unset ``best_metric`` (a2b/psnr on paired, a2b/fid on unpaired data, else the
+    first score of the first metric) and ``best_mode`` (as the metric's ``higher_is_better``)."""
+    better = {key: up for m in metrics.values() for key, up in type(m).higher_is_better.items()}
+    if train.best_metric is None:
+        preferred = "psnr" if paired else "fid"
+        key = preferred if preferred in better else next(iter(better), None)
+        if key is None:
+            return
+        train.best_metric = f"{direction}/{key}"
+    if train.best_mode is None and train.best_metric:
+        up = better.get(train.best_metric.split("/", 1)[1], True)
+        train.best_mode = "max" if up else "min"
+
+
 class BestTracker:
     """The best value of one score so far (``{"metric", "value", "step"}``, kept in checkpoints)."""
 
-    def __init__(self, key: str, mode: str = "max", best: Mapping[str, Any] | None = None):
-        self.key, self.mode = key, mode
+    def __init__(self, key: str | None, mode: str | None = "max", best: Mapping[str, Any] | None = None):
+        self.key, self.mode = key or "", mode or "max"
         self.best = dict(best) if best and best.get("metric") == key else None
 
     def check(self, scores: Mapping[str, float]) -> None:

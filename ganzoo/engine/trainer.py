@@ -129,7 +129,7 @@ class Trainer:
                                  checkpoint_dir=self.run_dir / "checkpoints")
         if rt.dist.rank > 0:  # each rank its own stream for noise, pools and augmentation
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
-        self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions)
+        self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions, warn=self._warn)
         self.tracker = BestTracker(t.best_metric if t.eval_every else "", t.best_mode)
         self.state = RunState(self.run_dir / "checkpoints", method=self.method, runner=self.runner, runtime=rt,
                               ema=self.ema, augment=self.augment, seed=run.seed, keep_last=t.keep_last,
