@@ -96,7 +96,12 @@ class TrainSection(Section):
         description="Iterations between checks that every loss is finite (each check waits for the GPU); "
         "checks also run before every checkpoint, so no checkpoint ever holds non-finite weights.",
     )
-    tensorboard: bool = Field(True, description="Write TensorBoard scalars and sample grids when it is installed.")
+    loggers: list[str] = Field(
+        ["tensorboard"],
+        description="Where scalars and sample grids also go, besides metrics.jsonl: tensorboard (run_dir/tensorboard; "
+        "pip install 'ganzoo[tensorboard]'), csv (run_dir/metrics.csv), wandb (pip install 'ganzoo[wandb]'; "
+        "WANDB_MODE=offline works without an account). A missing package is one warning at start.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -107,6 +112,27 @@ class TrainSection(Section):
                 raise ValueError("give iterations or epochs, not both")
             values = {**values, "iterations": None}
         return values
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tensorboard_flag(cls, values: Any) -> Any:
+        """``tensorboard = false`` (ganzoo 0.2 and earlier) is ``loggers`` without tensorboard."""
+        if isinstance(values, dict) and "tensorboard" in values:
+            values = dict(values)
+            on = values.pop("tensorboard")
+            loggers = [n for n in values.get("loggers", ["tensorboard"]) if n != "tensorboard"]
+            values["loggers"] = ["tensorboard", *loggers] if on else loggers
+        return values
+
+    @field_validator("loggers")
+    @classmethod
+    def _known_loggers(cls, value: list[str]) -> list[str]:
+        from ganzoo.engine.loggers import LOGGERS
+
+        unknown = [name for name in value if name not in LOGGERS]
+        if unknown:
+            raise ValueError(f"unknown logger '{unknown[0]}' (known: {', '.join(LOGGERS)})")
+        return list(dict.fromkeys(value))
 
     @field_validator("best_metric")
     @classmethod

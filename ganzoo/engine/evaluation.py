@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from ganzoo.components import Dataset, Method
 from ganzoo.engine import accel
@@ -40,18 +39,6 @@ def inference_mode(method: Method, ema: Any = None) -> Iterator[None]:
             yield
     finally:
         method.train(was_training)
-
-
-def sample_visuals(method: Method, ema: Any = None) -> dict[str, Tensor]:
-    """The method's images of the last iteration and, with a weight average, the average's
-    translations of the same inputs beside them."""
-    visuals = method.visuals()
-    if visuals and ema is not None:
-        with inference_mode(method, ema):
-            for key, direction in (("real_A", "a2b"), ("real_B", "b2a")):
-                if direction in method.directions and key in visuals and visuals[key].dim() == 4:
-                    visuals[f"ema_{direction}"] = method.translate(visuals[key][:4].float(), direction)
-    return visuals
 
 
 class Evaluator:
