@@ -107,9 +107,9 @@ def test_cli_list_and_fetch_through_the_mirror_variable(server, hub, ganzoo_cli,
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
     assert {"inception", "lpips-alex", "lpips-vgg", "lpips-squeeze"} <= set(rows)
     assert rows["inception"]["present"] is False and rows["inception"]["path"] == str(hub / fake.filename)
-    fetched = ganzoo_cli("weights", "fetch", "inception", "--no-progress")
+    fetched = ganzoo_cli("weights", "fetch", "inception", "inception", "--no-progress")
     assert fetched.exit_code == 0, fetched.output
-    assert "ok" in fetched.stdout and (hub / fake.filename).read_bytes() == data
+    assert fetched.stdout.count("ok") == 1 and (hub / fake.filename).read_bytes() == data  # once, not twice
     assert json.loads(ganzoo_cli("weights", "list", "--json").stdout)[0]["present"] is True
     unknown = ganzoo_cli("weights", "fetch", "inceptoin")
     assert unknown.exit_code == 2 and "unknown weights 'inceptoin'" in unknown.output

@@ -131,13 +131,16 @@ def _print_table(console: Any, report: Any, directions: list[str]) -> None:
         table.add_row(key + arrow, *cells)
     if report.results:
         console.print(table)
-    by_reason: dict[tuple[str, str], list[str]] = {}  # one line per metric and reason, not per direction
+    where: dict[tuple[str, str], list[str]] = {}  # metric, reason -> directions
     for key, reason in report.skipped.items():
         direction, name = key.split("/", 1)
-        by_reason.setdefault((name, reason), []).append(direction)
-    for (name, reason), where in by_reason.items():
-        console.print(f"skipped {name} ({', '.join(where)}): {escape(reason)}", highlight=False, soft_wrap=True,
-                      style="yellow")
+        where.setdefault((name, reason), []).append(direction)
+    lines: dict[tuple[str, str], list[str]] = {}  # one line per reason: fid and kid miss the same file
+    for (name, reason), directions_ in where.items():
+        lines.setdefault((reason, ", ".join(directions_)), []).append(name)
+    for (reason, directions_), names in lines.items():
+        console.print(f"skipped {', '.join(names)} ({directions_}): {escape(reason)}", highlight=False,
+                      soft_wrap=True, style="yellow")
 
 
 def _fmt(value: float | None) -> str:

@@ -46,7 +46,7 @@ def list_weights(
 
 @weights.command()
 def fetch(
-    name: Annotated[str, typer.Argument(help="A name from 'ganzoo weights list', or all.")],
+    names: Annotated[list[str], typer.Argument(help="Names from 'ganzoo weights list', or all.")],
     mirror: Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional on 3.10
         "--mirror", help="Base URL of a copy of the files (default: $GANZOO_WEIGHTS_MIRROR, else the publisher).")
     ] = None,
@@ -57,7 +57,8 @@ def fetch(
     from ganzoo.metrics.weights import fetch_weights, lookup
 
     with user_errors():
-        for entry in lookup(name):
+        entries = [entry for name in names for entry in lookup(name)]
+        for entry in dict.fromkeys(entries):
             result = fetch_weights(entry, mirror=mirror, force=force, progress=progress, console=err)
             if result.skipped:
                 out.print(f"{entry.name}: already in {result.path}", highlight=False, soft_wrap=True)

@@ -62,7 +62,7 @@ class NullLog(JsonlLog):
     def __init__(self) -> None:
         super().__init__(Path("/dev/null"))
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], kind: str | None = None) -> None:
         pass
 
     def truncate_after(self, step: int) -> None:

@@ -116,10 +116,10 @@ def find_weights(
     looked = ", ".join(str(c) for c in candidates)
     command = fetch_command(Path(url).name)
     if command:
-        raise MissingWeightsError(f"{needs}, which were not found (looked in: {looked}); fetch them with: {command} "
-                          f"(or download {url} and pass it with {option} PATH or set ${env})")
-    raise MissingWeightsError(f"{needs}, which were not found (looked in: {looked}); download {url} and pass it with "
-                      f"{option} PATH, set ${env}, or put it in {hub_checkpoints_dir()}")
+        raise MissingWeightsError(f"{needs}, not found in {looked}; fetch them with: {command} "
+                                  f"(or download {url} and pass it with {option} or ${env})")
+    raise MissingWeightsError(f"{needs}, not found in {looked}; download {url} and pass it with {option} or ${env}, "
+                              f"or put it in {hub_checkpoints_dir()}")
 
 # --------------------------------------------------------------------------- fetching
 
