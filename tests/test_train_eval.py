@@ -106,3 +106,49 @@ def test_paired_defaults_and_explicit_choices_are_kept(tiny_recipe):
     Evaluator.build(resolved, Runtime.start("cpu", "fp32"), ("a2b", "b2a"))
     assert (resolved.train.eval_metrics, resolved.train.best_metric, resolved.train.best_mode) == (
         ["ssim"], "b2a/ssim", "min")
+
+
+DISTANCE_METRIC = '''\
+import ganzoo
+
+VALUES = [9.0, 4.0, 6.0, 2.0, 3.0]  # a2b scores of steps 0..4, lower is better
+
+
+class Distance(ganzoo.Metric):
+    """A plugin's distribution score, lower is better, that needs no pairs (as FID)."""
+
+    higher_is_better = {"dist": False}
+    calls = 0
+
+    def reset(self):
+        pass
+
+    def update(self, output, target=None):
+        pass
+
+    def compute(self):
+        Distance.calls += 1
+        return {"dist": VALUES[(Distance.calls - 1) // 2]}
+
+
+@ganzoo.hookimpl
+def register_components(registrar):
+    registrar.metric("dist", Distance)
+'''
+
+
+def test_a_plugin_distance_on_unpaired_data_keeps_its_lowest_without_being_told(unpaired_recipe, tmp_path,
+                                                                                fake_distribution):
+    from ganzoo import plugins
+
+    fake_distribution("ganzoo-dist", {"dist_metric": DISTANCE_METRIC}, {"dist": "dist_metric"})
+    plugins.reset()
+    try:
+        result, output = fit(unpaired_recipe, tmp_path / "run", "train.iterations=4", "train.eval_every=1",
+                             "train.eval_metrics=['dist']")
+    finally:
+        plugins.reset()
+    assert [e["a2b/dist"] for e in result.evaluations] == [9.0, 4.0, 6.0, 2.0, 3.0]
+    best = ckpt.load_state(result.run_dir / "checkpoints" / "best")["best"]
+    assert best == {"metric": "a2b/dist", "value": 2.0, "step": 3}  # chosen and judged lower-is-better by itself
+    assert "will not be measured" not in output
