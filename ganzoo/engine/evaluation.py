@@ -128,7 +128,7 @@ class BestTracker:
 
     def __init__(self, key: str | None, mode: str | None = "max", best: Mapping[str, Any] | None = None):
         self.key, self.mode = key or "", mode or "max"
-        self.best = dict(best) if best and best.get("metric") == key else None
+        self.best = dict(best) if best and best.get("metric") == self.key else None
 
     def check(self, scores: Mapping[str, float]) -> None:
         """Raise when the evaluation does not report the tracked score (a typo, a missing metric)."""

@@ -145,7 +145,9 @@ class Reporter:
             return
         path = self.run_dir / "samples" / f"step_{step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(path)
+        tmp = path.with_name(f".{path.name}.tmp")  # a grid on disk is always a whole PNG
+        image.save(tmp, format="PNG")
+        tmp.replace(path)
         self.log.write({"step": step, "path": path.relative_to(self.run_dir).as_posix(), "columns": list(columns),
                         "inputs": f"first {split} items"}, kind="samples")
         self.loggers.image(step, "samples", image)
