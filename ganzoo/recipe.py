@@ -217,10 +217,11 @@ def resolve(
                 for name, model in SECTIONS.items()}
 
     train = sections["train"]
-    for name in train.eval_metrics if isinstance(train, TrainSection) else ():
-        if ("metric", name) not in registry:
-            error = UnknownComponentError("metric", name, registry.names("metric"))
-            issues.append(RecipeIssue("train.eval_metrics", str(error), _origin("train.eval_metrics", origins)))
+    for where in ("eval_metrics", "eval_options"):
+        for name in (getattr(train, where) or ()) if isinstance(train, TrainSection) else ():
+            if ("metric", name) not in registry:
+                error = UnknownComponentError("metric", name, registry.names("metric"))
+                issues.append(RecipeIssue(f"train.{where}", str(error), _origin(f"train.{where}", origins)))
     for old, new in renamed.TABLES.items():
         if old in data and new not in data:
             issues.append(RecipeIssue(old, renamed.renamed_table(old), _origin(old, origins)))

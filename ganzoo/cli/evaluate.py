@@ -76,6 +76,7 @@ def evaluate(
         report.protocol["step"] = _step(ckpt_dir)
         report.protocol["data"] = resolved.data.table() if not data else {**resolved.data.table(), "overrides": data}
         _print_table(err if str(json_file) == "-" else out, report, directions)  # stdout: pure JSON then
+        report.require_results()
         payload = {"source": str(source), **report.to_dict()}
         if json_file is not None:
             text = json.dumps(payload, indent=2, default=str)
@@ -116,6 +117,7 @@ def _step(ckpt_dir: Path) -> int | None:
 
 
 def _print_table(console: Any, report: Any, directions: list[str]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     keys = list(dict.fromkeys(k.split("/", 1)[1] for k in report.results))
@@ -127,9 +129,18 @@ def _print_table(console: Any, report: Any, directions: list[str]) -> None:
         arrow = {True: " (higher better)", False: " (lower better)"}.get(better, "")
         cells = [_fmt(report.results.get(f"{d}/{key}")) for d in directions]
         table.add_row(key + arrow, *cells)
-    console.print(table)
+    if report.results:
+        console.print(table)
+    where: dict[tuple[str, str], list[str]] = {}  # metric, reason -> directions
     for key, reason in report.skipped.items():
-        console.print(f"[dim]skipped {key}: {reason}[/dim]", highlight=False)
+        direction, name = key.split("/", 1)
+        where.setdefault((name, reason), []).append(direction)
+    lines: dict[tuple[str, str], list[str]] = {}  # one line per reason: fid and kid miss the same file
+    for (name, reason), directions_ in where.items():
+        lines.setdefault((reason, ", ".join(directions_)), []).append(name)
+    for (reason, directions_), names in lines.items():
+        console.print(f"skipped {', '.join(names)} ({directions_}): {escape(reason)}", highlight=False,
+                      soft_wrap=True, style="yellow")
 
 
 def _fmt(value: float | None) -> str:

@@ -8,7 +8,8 @@ piece that takes its inputs as arguments and never calls back:
 - :class:`~ganzoo.engine.steps.StepRunner`: executing train steps (freezing, autocast,
   backward, gradient sync, clipping, optimizer and schedule steps, the finiteness guard);
 - :class:`~ganzoo.engine.run_state.RunState`: saving and restoring the run;
-- :class:`~ganzoo.engine.reporter.Reporter`: progress, logs, speed, samples, TensorBoard, HTML;
+- :class:`~ganzoo.engine.reporter.Reporter`: progress, logs, speed, loggers, HTML;
+- :class:`~ganzoo.engine.samples.SampleInputs`: the fixed inputs of the labelled sample grids;
 - :class:`~ganzoo.engine.evaluation.Evaluator` and ``BestTracker``: periodic evaluation (the
   code of ``ganzoo evaluate``) and the best checkpoint;
 - :class:`~ganzoo.engine.signals.StopSignals`: SIGTERM and Ctrl-C;
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from torch import Tensor
 
 from ganzoo.components import Batch
@@ -35,11 +37,12 @@ from ganzoo.engine import distributed as ddp
 from ganzoo.engine.checkpoint import remove_stale_temporaries
 from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
 from ganzoo.engine.ema import EMA
-from ganzoo.engine.evaluation import BestTracker, Evaluator, sample_visuals
+from ganzoo.engine.evaluation import BestTracker, Evaluator
 from ganzoo.engine.reporter import Reporter, write_run_files
 from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
 from ganzoo.engine.run_state import RunState, resumed_message, seed_everything
 from ganzoo.engine.runtime import Runtime
+from ganzoo.engine.samples import SampleInputs
 from ganzoo.engine.signals import StopSignals
 from ganzoo.engine.steps import StepRunner
 from ganzoo.errors import GanzooError, TrainingError
@@ -91,7 +94,7 @@ class Trainer:
 
     def _warn(self, message: str) -> None:
         if self.is_main:
-            self.console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True, highlight=False)
+            self.console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True, highlight=False)
 
     def setup(self) -> None:
         """Build data, the method, its optimizers and the speed machinery; no file is written."""
@@ -130,6 +133,7 @@ class Trainer:
         if rt.dist.rank > 0:  # each rank its own stream for noise, pools and augmentation
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
         self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions, warn=self._warn)
+        self.sample_inputs = SampleInputs.build(self.resolved, self.dataset, run.seed) if rt.is_main else None
         self.tracker = BestTracker(t.best_metric if t.eval_every else "", t.best_mode)
         self.state = RunState(self.run_dir / "checkpoints", method=self.method, runner=self.runner, runtime=rt,
                               ema=self.ema, augment=self.augment, seed=run.seed, keep_last=t.keep_last,
@@ -164,7 +168,8 @@ class Trainer:
                 resumed = resumed_message(where, self.step, self.total, self.runner.learning_rates())
             self.reporter = Reporter(
                 self.run_dir, rt, console=self.console, images_per_iteration=t.batch_size * rt.dist.world_size,
-                show_progress=self.show_progress, tensorboard=t.tensorboard, title=self.resolved.name,
+                show_progress=self.show_progress, loggers=t.loggers, title=self.resolved.name,
+                resume_step=self.step if self.resume else None, config=self.resolved.to_dict(),
                 info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
                       "total": self.total, "device": rt.describe(), "batch": t.batch_size,
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
@@ -187,7 +192,8 @@ class Trainer:
             self._loop(batches, result)
             if not result.stopped_early:
                 self.save("final")
-                self._samples("final")
+                if not (t.sample_every and self.step % t.sample_every == 0):  # else just written
+                    self._samples()
                 self._evaluate(result)
                 self.reporter.event(self.step, "end", seconds=round(result.seconds, 2))
             self.reporter.skipped_files(self.step, getattr(self.dataset, "skipped", None))
@@ -236,7 +242,7 @@ class Trainer:
             self.reporter.log_window(step, self.runner.learning_rates())
         self.reporter.advance(step)
         if t.sample_every and step % t.sample_every == 0:
-            self._samples(f"step_{step:07d}")
+            self._samples()
         if t.eval_every and step % t.eval_every == 0 and step < self.total:
             self._evaluate(result)
         if t.checkpoint_every and step % t.checkpoint_every == 0 and step < self.total:
@@ -255,11 +261,16 @@ class Trainer:
 
     def save(self, name: str | None = None, *, point_latest: bool = True) -> Path:
         """Write a checkpoint of the current step (every rank calls this; rank 0 writes)."""
-        return self.state.save(self.step, self.tracker.best, name, point_latest=point_latest)
+        path = self.state.save(self.step, self.tracker.best, name, point_latest=point_latest)
+        if self.reporter is not None:
+            self.reporter.checkpoint(self.step, path)
+        return path
 
-    def _samples(self, name: str) -> None:
-        if self.is_main and self.reporter is not None:
-            self.reporter.samples(name, self.step, sample_visuals(self.method, self.ema))
+    def _samples(self) -> None:
+        """The grid of the fixed sample inputs now (rank 0 draws and writes it)."""
+        if self.sample_inputs is not None and self.reporter is not None and self.sample_inputs.items:
+            image, columns = self.sample_inputs.draw(self.method, self.ema)
+            self.reporter.samples(self.step, image, columns, self.sample_inputs.split)
 
     def _evaluate(self, result: RunResult) -> None:
         """Score the method now, log it, and keep checkpoints/best when the tracked score improved."""
