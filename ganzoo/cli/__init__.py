@@ -11,7 +11,7 @@ for a command that needs them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -77,6 +77,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+def _show_version(value: bool) -> None:
+    if value:
+        from ganzoo import __version__
+
+        typer.echo(f"ganzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_show_version, is_eager=True,
+                                          help="Print ganzoo's version and exit.")] = False,
+) -> None:
+    """A plugin-based GAN zoo for image-to-image translation."""
+
 
 BUILTIN = (components, train, data, translate, evaluate, export, plugin, docs)
 """The modules of the built-in commands, registered in this order."""
