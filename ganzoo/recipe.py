@@ -103,8 +103,9 @@ class ResolvedRecipe:
 def read_toml(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        hint = "" if path.suffix == ".toml" else " (recipes are .toml files)"
-        raise RecipeError([RecipeIssue("", f"recipe file not found{hint}")], path)
+        from ganzoo.recipe_files import not_found_hint
+
+        raise RecipeError([RecipeIssue("", f"recipe file not found{not_found_hint(path)}")], path)
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:  # tomllib's message has the line, not the file
@@ -319,7 +320,9 @@ def load_recipe(
         from ganzoo.plugins import get_registry
 
         registry = get_registry()
-    path = Path(path)
+    from ganzoo.recipe_files import find
+
+    path = find(path)  # a file, or a recipe's name: ganzoo run quickstart
     raw = read_toml(path)
     try:
         raw, origins = apply_overrides(raw, list(overrides))

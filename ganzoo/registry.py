@@ -74,6 +74,7 @@ class PluginInfo:
     error: str | None = None
     components: int = 0
     commands: tuple[str, ...] = ()  # added by its register_commands hook
+    recipe_folders: tuple[str, ...] = ()  # given by its recipe_folders hook
 
     @property
     def label(self) -> str:

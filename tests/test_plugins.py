@@ -175,7 +175,7 @@ def test_component_registered_by_path_loads_on_first_use(fake_distribution):
     import sys
 
     fake_distribution("ganzoo-lazy", {"lazy_plugin": LAZY, "lazy_gens": LAZY_GENS}, {"lazy": "lazy_plugin"})
-    plugins = load_plugins(strict=True)  # nothing is imported yet, so nothing fails yet
+    plugins = load_plugins()  # nothing is imported yet, so nothing fails yet
     spec = plugins.registry.get("generator", "lazy_gen")
     assert spec.lazy and "lazy_gens" not in sys.modules
     assert spec.summary == "Imported only when used." and "lazy_gens" not in sys.modules  # read from source
@@ -189,3 +189,6 @@ def test_component_registered_by_path_loads_on_first_use(fake_distribution):
         plugins.registry.get("generator", "typo_gen").cls  # noqa: B018
     with pytest.raises(GanzooError, match=r"generator 'not_a_gen' must be a subclass of ganzoo.Generator"):
         plugins.registry.get("generator", "not_a_gen").config  # noqa: B018
+    # strict mode (a plugin author's CI) imports and checks every path at load
+    with pytest.raises(PluginError, match=r"plugin lazy .*failed to load: plugin lazy: generator 'not_a_gen' must be"):
+        load_plugins(strict=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ganzoo.cli import components, data, docs, evaluate, export, plugin, train, translate
+from ganzoo.cli import components, data, docs, evaluate, export, plugin, recipes, train, translate
 from ganzoo.cli.console import plugins, user_errors, warning
 from ganzoo.errors import PluginError
 
@@ -35,6 +35,8 @@ class Commands(TyperGroup):
         if command is None and not self._plugins_added:
             self.add_plugin_commands()
             command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            plain_flags(command, ctx)
         return command
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -43,6 +45,7 @@ class Commands(TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self.add_plugin_commands()  # before the first line of help, so that a strict-mode error stands alone
+        plain_flags(self, ctx)
         super().format_help(ctx, formatter)
 
     def add_plugin_commands(self) -> None:
@@ -67,6 +70,18 @@ class Commands(TyperGroup):
                     if not getattr(command, "rich_help_panel", None):  # typer's unset default is falsy
                         command.rich_help_panel = PLUGIN_PANEL
                     self.add_command(command, name)
+
+
+def plain_flags(command: Any, ctx: Any) -> None:
+    """Show flags as flags: typer's help gives every on/off option (``--json``, ``--help``) a
+    ``<bool>`` type column, as if it took a value. Applied to a command, its help option and,
+    for a group (``ganzoo data``), its subcommands, plugins' commands included."""
+    params = [*command.params, command.get_help_option(ctx)]
+    for param in params:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_flags(sub, ctx)
 
 
 app = typer.Typer(
@@ -94,7 +109,7 @@ def _options(
     """A plugin-based GAN zoo for image-to-image translation."""
 
 
-BUILTIN = (components, train, data, translate, evaluate, export, plugin, docs)
+BUILTIN = (components, recipes, train, data, translate, evaluate, export, plugin, docs)
 """The modules of the built-in commands, registered in this order."""
 
 for _module in BUILTIN:

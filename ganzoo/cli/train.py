@@ -19,28 +19,29 @@ SetOption = Annotated[
 
 
 def validate(
-    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file, or a recipe's name (see: ganzoo recipes).")],
     set_: SetOption = None,
-    show: Annotated[bool, typer.Option("--show", help="Print the fully resolved recipe.")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Print the resolved recipe (TOML) on stdout.")] = False,
 ) -> None:
     """Check a recipe (and that its data is there) without training."""
     from ganzoo.recipe import load_recipe
 
     with user_errors():
         resolved = load_recipe(recipe, set_ or [], plugins().registry)
-        if show:
-            out.print(resolved.to_toml(), highlight=False)
+        if show:  # the TOML alone on stdout, verbatim (rich would read [run] as markup); the rest on stderr
+            typer.echo(resolved.to_toml())
+        report = err if show else out
         table = Table("Table", "Kind", "Component", "Plugin")
         for comp in [resolved.method, resolved.data, *resolved.slots.values()]:
             table.add_row(comp.slot, comp.spec.kind, comp.spec.name, comp.spec.plugin.label)
-        out.print(table)
+        report.print(table)
         length = (f"{resolved.train.iterations} iterations" if resolved.train.iterations
                   else f"{resolved.train.epochs} epochs")
-        out.print(f"[green]ok[/green]: {recipe} ({length}, batch {resolved.train.batch_size})")
+        report.print(f"[green]ok[/green]: {recipe} ({length}, batch {resolved.train.batch_size})")
 
 
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file, or a recipe's name (see: ganzoo recipes).")],
     set_: SetOption = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: run.out_dir/NAME).")] = None,  # noqa: UP045,E501
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in its directory from its latest checkpoint.")] = False,  # noqa: E501

@@ -7,6 +7,8 @@ plugins. Components are registered by import path, so listing them needs no torc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ganzoo
 
 
@@ -16,3 +18,11 @@ def register_components(registrar: ganzoo.Registrar) -> None:
     registrar.generator("discogan_encdec", "ganzoo_discogan.networks:EncoderDecoderGenerator")
     registrar.discriminator("discogan", "ganzoo_discogan.networks:DiscoGANDiscriminator")
     registrar.loss("discogan_fm", "ganzoo_discogan.losses:FeatureMatchingLoss")
+
+
+@ganzoo.hookimpl
+def recipe_folders() -> list[Path]:
+    """The recipes, so ``ganzoo recipes`` lists them and ``ganzoo run discogan_quickstart`` runs
+    one: inside the installed package, or recipes/ beside it in the source tree."""
+    package = Path(__file__).parent
+    return [folder for folder in (package / "recipes", package.parent / "recipes") if folder.is_dir()][:1]
