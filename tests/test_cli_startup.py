@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,8 +39,9 @@ def probe(*args: str, env: dict[str, str] | None = None) -> tuple[dict, str]:
 
 @pytest.mark.parametrize("args", [
     ("--help",), ("--version",), ("list-components",), ("list-components", "loss", "--json"), ("plugins",),
-    ("plugins", "--json"), ("run", "--help"), ("export", "--help"), ("data", "list"),
-], ids=" ".join)
+    ("plugins", "--json"), ("recipes",), ("recipes", "--json"), ("run", "--help"), ("export", "--help"),
+    ("data", "list"), ("plugin", "check", str(Path(__file__).resolve().parents[1] / "plugins" / "ganzoo_cyclegan")),
+], ids=lambda args: " ".join(Path(a).name for a in args))
 def test_listing_and_help_import_no_torch(args):
     report, stdout = probe(*args)
     assert report["code"] in (0, None), (args, report, stdout)
