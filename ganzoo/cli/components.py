@@ -99,13 +99,15 @@ def plugins_command(as_json: Annotated[bool, typer.Option("--json", help="Machin
         out.print_json(json.dumps([p.__dict__ for p in loaded.plugins]))
         return
     with_commands = any(p.commands for p in loaded.plugins)  # a column only when a plugin adds commands
+    with_recipes = any(p.recipe_folders for p in loaded.plugins)  # or recipes (see: ganzoo recipes)
     table = Table("Plugin", "Distribution", "Version", "Components", *(["Commands"] if with_commands else []),
-                  "Status")
+                  *(["Recipes"] if with_recipes else []), "Status")
     for p in loaded.plugins:
         status = {"loaded": "[green]loaded[/green]", "disabled": "[dim]disabled[/dim]"}.get(
             p.status, f"[red]failed[/red]: {escape(p.error or '')}")
         commands = [", ".join(p.commands)] if with_commands else []
-        table.add_row(p.name, p.dist or "", p.version or "", str(p.components), *commands, status)
+        recipes = [", ".join(p.recipe_folders)] if with_recipes else []
+        table.add_row(p.name, p.dist or "", p.version or "", str(p.components), *commands, *recipes, status)
     out.print(table)
 
 

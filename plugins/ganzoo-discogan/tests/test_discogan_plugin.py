@@ -87,6 +87,8 @@ def test_its_recipes_run_by_name(ganzoo_cli, tmp_path, monkeypatch):
         assert rows[name]["method"] == "discogan" and rows[name]["source"].startswith("discogan")
     result = ganzoo_cli("validate", "discogan_quickstart")
     assert result.exit_code == 0, result.output
+    plugin = next(p for p in json.loads(ganzoo_cli("plugins", "--json").stdout) if p["name"] == "discogan")
+    assert [Path(folder).name for folder in plugin["recipe_folders"]] == ["recipes"]
 
 
 # ---------------------------------------------------------------- networks: the reference's layout
