@@ -139,6 +139,8 @@ def test_export_unknown_suffix_is_an_error_before_loading(ganzoo_cli, tmp_path):
     result = ganzoo_cli("export", tmp_path / "no-run", "--out", tmp_path / "g.xyz")
     assert result.exit_code == 2
     assert "cannot tell the format from the suffix '.xyz'" in result.stderr and "--format" in result.stderr
+    result = ganzoo_cli("export", tmp_path / "no-run", "--out", tmp_path / "g")
+    assert result.exit_code == 2 and "from a name without a suffix (known: .pt (torchscript)" in result.stderr
 
 
 def test_export_pt_writes_torchscript(ganzoo_cli, tiny_run, tmp_path):

@@ -33,8 +33,9 @@ def export_format(out_file: Path, fmt: ExportFormat | None) -> ExportFormat:
     suffix = out_file.suffix.lower()
     if suffix not in SUFFIXES:
         known = ", ".join(f"{s} ({f})" for s, f in SUFFIXES.items())
-        raise GanzooError(f"--out {out_file}: cannot tell the format from the suffix '{suffix}' "
-                          f"(known: {known}); name it with --format")
+        what = f"the suffix '{suffix}'" if suffix else "a name without a suffix"
+        raise GanzooError(f"--out {out_file}: cannot tell the format from {what} (known: {known}); "
+                          f"name it with --format")
     return SUFFIXES[suffix]
 
 
