@@ -107,8 +107,9 @@ class ResolvedRecipe:
 def read_toml(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        hint = "" if path.suffix == ".toml" else " (recipes are .toml files)"
-        raise RecipeError([RecipeIssue("", f"recipe file not found{hint}")], path)
+        from ganzoo.recipe_files import not_found_hint
+
+        raise RecipeError([RecipeIssue("", f"recipe file not found{not_found_hint(path)}")], path)
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:  # tomllib's message has the line, not the file
@@ -308,8 +309,10 @@ def load_recipe(
     data: Path | str | None = None,
 ) -> ResolvedRecipe:
     """Read, override and validate a recipe file (``overrides``, ``unset`` and ``data``: see
-    :mod:`ganzoo.overrides`)."""
-    path = Path(path)
+    :mod:`ganzoo.overrides`). ``path`` is a file, or a recipe's name (``ganzoo run quickstart``)."""
+    from ganzoo.recipe_files import find
+
+    path = find(path)
     return recipe_from_dict(read_toml(path), overrides, registry, source=path, check_data=check_data, unset=unset,
                             data=data)
 

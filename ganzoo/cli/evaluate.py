@@ -8,8 +8,25 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ganzoo.cli.console import err, nested_options, out, parse_options, plugins, progress, runtime_options, user_errors
+from ganzoo.cli.console import (
+    Choice,
+    Precision,
+    err,
+    nested_options,
+    out,
+    parse_options,
+    plugins,
+    progress,
+    runtime_options,
+    user_errors,
+)
 from ganzoo.errors import GanzooError
+
+
+class Directions(Choice):
+    a2b = "a2b"
+    b2a = "b2a"
+    both = "both"
 
 
 def evaluate(
@@ -23,7 +40,7 @@ def evaluate(
                        "type=NAME switches data set).")] = None,
     max_items: Annotated[Optional[int], typer.Option(  # noqa: UP045
         "--max-items", "-n", min=2, help="Evaluate the first N items of the split (default: all).")] = None,
-    direction: Annotated[str, typer.Option(help="a2b, b2a or both.")] = "both",
+    direction: Annotated[Directions, typer.Option("--direction", "-d")] = Directions.both,
     json_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--json", help="Write results and protocol as JSON to FILE ('-' for stdout).")] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -36,10 +53,11 @@ def evaluate(
         "--metric-option", help="A metric's config: METRIC.FIELD=VALUE (e.g. kid.num_subsets=50).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[str, typer.Option(help="fp32 (default, for comparable numbers), bf16, fp16, auto.")] = "fp32",
+    precision: Annotated[Precision, typer.Option(help="fp32 (default, for comparable numbers), bf16, fp16, auto.")
+                         ] = Precision.fp32,
     quantize: Annotated[bool, typer.Option(
         "--quantize/--no-quantize", help="Round outputs to 8 bits first, as saved PNGs are (default).")] = True,
-    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data loading processes.")] = 0,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""

@@ -2,18 +2,13 @@
 against ground truth, and :func:`ganzoo.metrics.evaluate.evaluate`, which runs a trained method over a
 test split (for ``ganzoo evaluate`` and the trainer alike).
 
-Importing this package is cheap: ``Metric`` and ``MetricConfig`` (which need torch) load on first
-use, so ``ganzoo weights list`` (:mod:`ganzoo.metrics.weights`) starts without torch.
+Importing this package is cheap: its names load on first use, so loading the built-in metrics'
+registration (:mod:`ganzoo.metrics.builtin`) for a listing needs no torch.
 """
 
-from typing import Any
+from ganzoo import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {"ganzoo.metrics.base": ("Metric", "MetricConfig")})
 
 __all__ = ["Metric", "MetricConfig"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from ganzoo.metrics import base
-
-        return getattr(base, name)
-    raise AttributeError(f"module 'ganzoo.metrics' has no attribute '{name}'")
