@@ -1,31 +1,55 @@
 # Two commands do everything on a fresh machine:
 #   make quickstart   set up .venv and train CycleGAN on the built-in data (no download)
-#   make test         set up .venv and run the linter and the test suite (what CI runs)
+#   make test         set up .venv with the test tools and run the linter and the test suite (what CI runs)
+#
+# PyTorch is the large download, done first and with pip's progress shown. From PyPI (the
+# default) it is, on Linux, the CUDA build: about 5 GB with its nvidia-* packages. On a machine
+# without an NVIDIA GPU, take the CPU build (a few hundred MB) from PyTorch's own index:
+#   make quickstart TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 PYTHON ?= python3
 VENV ?= .venv
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+TORCH_STAMP := $(VENV)/.torch-installed
 STAMP := $(VENV)/.ganzoo-installed
+TEST_STAMP := $(VENV)/.ganzoo-test-installed
 
 DISCOGAN_SITE := build/discogan-site
 
-.PHONY: setup quickstart test test-discogan discogan-site lint clean leaderboard
+.PHONY: setup setup-test quickstart test test-discogan discogan-site lint clean leaderboard
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+setup-test: $(TEST_STAMP)
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
+
+# The pinned torch/torchvision pair (constraints.txt), from TORCH_INDEX when set.
+$(TORCH_STAMP): constraints.txt | $(BIN)/python
+	@echo "Installing PyTorch $(if $(TORCH_INDEX),from $(TORCH_INDEX),from PyPI: on Linux the CUDA build, about 5 GB. Without an NVIDIA GPU, press Ctrl-C and run: make $(or $(MAKECMDGOALS),setup) TORCH_INDEX=https://download.pytorch.org/whl/cpu)"
+	$(PIP) install --progress-bar on -c constraints.txt $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch torchvision
+	touch $@
+
+# What the quickstart needs: ganzoo and its dependencies, no test tools.
+$(STAMP): pyproject.toml constraints.txt $(TORCH_STAMP)
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml constraints.txt $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $@
 
 quickstart: setup
 	$(BIN)/ganzoo run recipes/quickstart.toml
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check .
 
 # GANZOO_REQUIRE_FIXTURES: the reference parity tests fail, not skip, without ../shared/fixtures.
-test: setup lint discogan-site
+test: setup-test lint discogan-site
 	GANZOO_DISCOGAN_SITE=$(DISCOGAN_SITE) GANZOO_REQUIRE_FIXTURES=1 $(BIN)/python -m pytest -q --durations=20
 	$(DISCOGAN_TESTS)
 
@@ -33,12 +57,12 @@ test: setup lint discogan-site
 # suite can also check the CLI without it), then its own test suite in strict plugin mode.
 DISCOGAN_TESTS = PYTHONPATH=$(DISCOGAN_SITE) GANZOO_STRICT_PLUGINS=1 $(BIN)/python -m pytest -q plugins/ganzoo-discogan/tests
 
-test-discogan: setup discogan-site
+test-discogan: setup-test discogan-site
 	$(DISCOGAN_TESTS)
 
-discogan-site: setup
+discogan-site: setup-test
 	rm -rf $(DISCOGAN_SITE)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --no-index --target $(DISCOGAN_SITE) plugins/ganzoo-discogan
+	$(PIP) install --quiet --no-deps --no-build-isolation --no-index --target $(DISCOGAN_SITE) plugins/ganzoo-discogan
 
 # docs/leaderboard.md: the translation-quick suite (every built-in method's quickstart, 60 s each,
 # 3 seeds; about 30 minutes on a CPU) on an idle machine; a rerun continues an interrupted one.

@@ -12,6 +12,8 @@ line starts without torch and a plugin pays for it only when it touches a compon
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ganzoo.errors import DataError, GanzooError
@@ -60,26 +62,46 @@ _LAZY = {
     "ganzoo.registry": ("Registrar",),
 }
 """Module -> public names it defines, imported when first asked for (they import torch)."""
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def lazy_exports(package: str, exports: Mapping[str, Sequence[str]]) -> tuple[Callable[[str], Any],
+                                                                              Callable[[], list[str]]]:
+    """PEP 562 ``__getattr__`` and ``__dir__`` for a package whose public names live in submodules
+    (module -> names) and load on first use, so importing the package (for its entry-point
+    module, say) costs nothing::
+
+        __getattr__, __dir__ = ganzoo.lazy_exports(__name__, {"my_plugin.networks": ("MyGenerator",)})
+
+    A plugin's package uses it so that ``ganzoo --help`` and ``ganzoo list-components`` load its
+    entry-point module without torch (with components registered by import path)."""
+    names = {name: module for module, module_names in exports.items() for name in module_names}
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module '{package}' has no attribute '{name}'")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(names))
+
+    return __getattr__, __dir__
+
+
+_lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def __getattr__(name: str) -> Any:
     """A public name on first use; for a plugin written for API 1 asking for ``ganzoo.Recipe``,
     what to rename."""
-    module = _LAZY_NAMES.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
     from ganzoo.renamed import API_NAMES, renamed_api
 
     if name in API_NAMES:
         raise renamed_api(name)
-    raise AttributeError(f"module 'ganzoo' has no attribute '{name}'")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
+    return _lazy_getattr(name)
 
 
 __all__ = [
@@ -114,6 +136,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "hookimpl",
+    "lazy_exports",
     "load",
     "train",
 ]

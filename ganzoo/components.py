@@ -220,7 +220,7 @@ class Method(nn.Module, abc.ABC):
 
     Optionally: ``directions``, ``requires_paired`` and ``test_mode`` (class attributes),
     ``generators()`` when the inference networks are not the direct ``Generator`` children,
-    ``visuals()`` for sample grids, and ``extra_state()``/``load_extra_state()`` for
+    ``visuals()`` to inspect a training step, and ``extra_state()``/``load_extra_state()`` for
     non-parameter state (image pools).
     """
 
@@ -257,7 +257,9 @@ class Method(nn.Module, abc.ABC):
         return {n: m for n, m in self.named_children() if isinstance(m, Generator)}
 
     def visuals(self) -> dict[str, Tensor]:
-        """Images of the last iteration to show in sample grids, in [-1, 1]."""
+        """Images of the last iteration, in [-1, 1], for inspecting a training step (tests, notebooks).
+        The engine's sample grids do not use them: they translate fixed inputs with ``translate``
+        so that steps can be compared."""
         return {}
 
     def optimizer_config(self, group: str) -> OptimizerConfig:

@@ -8,6 +8,8 @@ names, so arguments added here later break no plugin.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -53,6 +55,20 @@ def register_commands(cli: typer.Typer) -> None:
     their commands only when it is given a command that is not built in, or lists them all
     (``ganzoo --help``), so built-in commands do not pay for them. A name that a built-in
     command or an earlier plugin already has is refused.
+    """
+
+
+@hookspec
+def recipe_folders() -> Sequence[str | os.PathLike[str]]:
+    """Folders of recipe files (``*.toml``) this plugin ships: ``ganzoo recipes`` lists them and
+    ``ganzoo run NAME`` finds one by its file name, from any folder::
+
+        @hookimpl
+        def recipe_folders():
+            return [Path(__file__).parent / "recipes"]  # inside the package, so it is in the wheel
+
+    Called when ganzoo loads its plugins; a plugin that raises here fails to load. The built-in
+    recipes come first: a plugin recipe named like one is listed but not reached by name.
     """
 
 

@@ -3,14 +3,15 @@
 Entry points of the ``ganzoo`` group are loaded one by one (not with pluggy's
 ``load_setuptools_entrypoints``, which stops at the first broken plugin and silently drops a
 second entry point of the same name). A plugin that fails (to import, or in one of its hooks:
-``register_components``, ``register_commands``) is reported in one line, what it registered is
+``register_components``, ``register_commands``, ``recipe_folders``) is reported in one line, what it registered is
 withdrawn and the rest keep working, unless ``GANZOO_STRICT_PLUGINS=1`` makes any failure an
 error. The commands a plugin adds are kept in the :class:`PluginSet` for ``ganzoo.cli``.
 
 Environment:
     GANZOO_PLUGINS          comma-separated allow list of plugin names (unset: all)
     GANZOO_DISABLE_PLUGINS  comma-separated deny list
-    GANZOO_STRICT_PLUGINS   1/true: a plugin failure raises PluginError
+    GANZOO_STRICT_PLUGINS   1/true: a plugin failure raises PluginError (and components
+                            registered by import path are imported at load, to be checked)
 """
 
 from __future__ import annotations
@@ -156,7 +157,12 @@ def load_plugins(
         registrar = Registrar(registry, info)
         try:
             _call_hook(pm, plugin, "register_components", registrar=registrar)
+            if strict:  # every failure is an error, so what was registered by import path is checked now
+                for spec in registry.list():
+                    if spec.plugin.name == info.name and spec.lazy:
+                        spec.config  # noqa: B018 - imports and checks the class
             commands = _plugin_commands(pm, plugin, result)
+            folders = tuple(str(folder) for result_ in _call_hook(pm, plugin, "recipe_folders") for folder in result_)
         except BaseException as exc:  # noqa: BLE001
             _isolate(exc)
             registry.remove_plugin(info.name)
@@ -164,7 +170,8 @@ def load_plugins(
             _fail(result, info, _describe_error(exc), strict, exc)
             continue
         result.commands.update(commands)
-        result.plugins.append(replace(info, components=registrar.count, commands=tuple(commands)))
+        result.plugins.append(replace(info, components=registrar.count, commands=tuple(commands),
+                                      recipe_folders=folders))
     return result
 
 
@@ -189,11 +196,10 @@ def _impls(pm: pluggy.PluginManager, plugin: Any, hook: str) -> list[Any]:
     return [impl for impl in getattr(pm.hook, hook).get_hookimpls() if impl.plugin is plugin]
 
 
-def _call_hook(pm: pluggy.PluginManager, plugin: Any, hook: str, **kwargs: Any) -> None:
+def _call_hook(pm: pluggy.PluginManager, plugin: Any, hook: str, **kwargs: Any) -> list[Any]:
     """Call one plugin's implementation of ``hook`` with the arguments it names (pluggy would
-    call all plugins at once, with shared arguments)."""
-    for impl in _impls(pm, plugin, hook):
-        impl.function(**{k: kwargs[k] for k in impl.argnames})
+    call all plugins at once, with shared arguments); what it returns, if it has one."""
+    return [impl.function(**{k: kwargs[k] for k in impl.argnames}) for impl in _impls(pm, plugin, hook)]
 
 
 def _plugin_commands(pm: pluggy.PluginManager, plugin: Any, loaded: PluginSet) -> Mapping[str, Any]:

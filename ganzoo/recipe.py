@@ -107,8 +107,9 @@ class ResolvedRecipe:
 def read_toml(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        hint = "" if path.suffix == ".toml" else " (recipes are .toml files)"
-        raise RecipeError([RecipeIssue("", f"recipe file not found{hint}")], path)
+        from ganzoo.recipe_files import not_found_hint
+
+        raise RecipeError([RecipeIssue("", f"recipe file not found{not_found_hint(path)}")], path)
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:  # tomllib's message has the line, not the file
@@ -217,10 +218,11 @@ def resolve(
                 for name, model in SECTIONS.items()}
 
     train = sections["train"]
-    for name in train.eval_metrics if isinstance(train, TrainSection) else ():
-        if ("metric", name) not in registry:
-            error = UnknownComponentError("metric", name, registry.names("metric"))
-            issues.append(RecipeIssue("train.eval_metrics", str(error), _origin("train.eval_metrics", origins)))
+    for where in ("eval_metrics", "eval_options"):
+        for name in (getattr(train, where) or ()) if isinstance(train, TrainSection) else ():
+            if ("metric", name) not in registry:
+                error = UnknownComponentError("metric", name, registry.names("metric"))
+                issues.append(RecipeIssue(f"train.{where}", str(error), _origin(f"train.{where}", origins)))
     for old, new in renamed.TABLES.items():
         if old in data and new not in data:
             issues.append(RecipeIssue(old, renamed.renamed_table(old), _origin(old, origins)))
@@ -307,8 +309,10 @@ def load_recipe(
     data: Path | str | None = None,
 ) -> ResolvedRecipe:
     """Read, override and validate a recipe file (``overrides``, ``unset`` and ``data``: see
-    :mod:`ganzoo.overrides`)."""
-    path = Path(path)
+    :mod:`ganzoo.overrides`). ``path`` is a file, or a recipe's name (``ganzoo run quickstart``)."""
+    from ganzoo.recipe_files import find
+
+    path = find(path)
     return recipe_from_dict(read_toml(path), overrides, registry, source=path, check_data=check_data, unset=unset,
                             data=data)
 

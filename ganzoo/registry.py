@@ -2,32 +2,64 @@
 
 Modelled on timm's registry for listing (glob filters) but populated only through the
 plugin hooks, never by import side effects.
+
+A component may be registered by import path (``"pkg.module:Class"``) instead of by class:
+listing, ``ganzoo --help`` and completion then need neither the component's module nor torch,
+and the class is imported, and checked as an eager registration is, when a command first uses
+it (:attr:`ComponentSpec.cls`). This module itself imports neither torch nor pydantic.
 """
 
 from __future__ import annotations
 
+import ast
 import fnmatch
+import functools
+import importlib
+import importlib.util
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import BaseModel
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ganzoo import renamed
-from ganzoo.components import Dataset, Discriminator, Generator, Loss, Method
-from ganzoo.config import ComponentConfig
 from ganzoo.errors import DuplicateComponentError, GanzooError, UnknownComponentError
-from ganzoo.metrics.base import Metric
 
-KINDS: dict[str, type] = {
-    "generator": Generator,
-    "discriminator": Discriminator,
-    "loss": Loss,
-    "method": Method,
-    "dataset": Dataset,
-    "metric": Metric,
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ganzoo.config import ComponentConfig
+
+KINDS: dict[str, str] = {
+    "generator": "ganzoo.components:Generator",
+    "discriminator": "ganzoo.components:Discriminator",
+    "loss": "ganzoo.components:Loss",
+    "method": "ganzoo.components:Method",
+    "dataset": "ganzoo.components:Dataset",
+    "metric": "ganzoo.metrics.base:Metric",
 }
+"""Kind -> import path of the base class its components subclass (imported when first checked)."""
+
+Target = type | str
+"""A class, or its import path ``"package.module:Name"`` (imported on first use)."""
+
+
+def import_object(path: str) -> Any:
+    """``"package.module:Name"`` (or ``"package.module.Name"``) -> that object."""
+    module, sep, attr = path.partition(":")
+    if not sep:
+        module, _, attr = path.rpartition(".")
+    if not module or not attr:
+        raise GanzooError(f"'{path}' is not an import path like 'package.module:Name'")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def kind_base(kind: str) -> type:
+    """The base class of a component kind (imports it, and with it torch)."""
+    return import_object(KINDS[kind])
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,7 @@ class PluginInfo:
     error: str | None = None
     components: int = 0
     commands: tuple[str, ...] = ()  # added by its register_commands hook
+    recipe_folders: tuple[str, ...] = ()  # given by its recipe_folders hook
 
     @property
     def label(self) -> str:
@@ -52,26 +85,128 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class ComponentSpec:
+    """One registered component. ``target`` and ``config_target`` are what the plugin passed (a
+    class or an import path); :attr:`cls` and :attr:`config` are the checked classes, resolved
+    on first access."""
+
     kind: str
     name: str
-    cls: type
-    config: type[BaseModel]
+    target: Target
+    config_target: Target | None
     plugin: PluginInfo
-    summary: str = ""
+    given_summary: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def lazy(self) -> bool:
+        """Registered by import path and not imported yet."""
+        return "_resolved" not in self.__dict__
+
+    @functools.cached_property
+    def _resolved(self) -> tuple[type, type[BaseModel]]:
+        where = f"plugin {self.plugin.name}: {self.kind} '{self.name}'"
+        try:
+            cls = import_object(self.target) if isinstance(self.target, str) else self.target
+            config = import_object(self.config_target) if isinstance(self.config_target, str) else self.config_target
+        except GanzooError as exc:
+            raise GanzooError(f"{where}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a broken import path or module, said in one line
+            raise GanzooError(f"{where}: cannot import it: {type(exc).__name__}: {exc}") from exc
+        return cls, check_component(self.kind, cls, config, where)
+
+    @property
+    def cls(self) -> type:
+        return self._resolved[0]
+
+    @property
+    def config(self) -> type[BaseModel]:
+        return self._resolved[1]
+
+    @functools.cached_property
+    def summary(self) -> str:
+        """The registration's summary, else the class docstring's first paragraph (read from the
+        source for a component registered by path and not imported yet: listing stays light)."""
+        if self.given_summary is not None:
+            return self.given_summary
+        if self.lazy and isinstance(self.target, str):
+            found = _source_summary(self.target)
+            if found is not None:
+                return found
+        return _summary(self.cls)
 
     def make_config(self, values: Mapping[str, Any] | None = None) -> BaseModel:
         return self.config.model_validate(dict(values or {}))
 
     def build(self, config: BaseModel | Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        from pydantic import BaseModel
+
         if not isinstance(config, BaseModel):
             config = self.make_config(config)
         return self.cls(config, **kwargs)
 
 
 def _summary(cls: type) -> str:
-    doc = inspect.getdoc(cls) or ""
+    return _first_paragraph(inspect.getdoc(cls) or "")
+
+
+def _first_paragraph(doc: str) -> str:
     return doc.strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _source_summary(path: str) -> str | None:
+    """The first docstring paragraph of the class at ``path``, read from its source file without
+    importing it (or its package). None when that is not possible: no source file, or no
+    docstring of its own (an inherited one needs the import)."""
+    module, _, attr = path.partition(":")
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name is found without importing it
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if rest:
+        if not spec.submodule_search_locations:
+            return None
+        base = Path(next(iter(spec.submodule_search_locations))).joinpath(*rest)
+        candidates = [base.with_suffix(".py"), base / "__init__.py"]
+    else:
+        candidates = [Path(spec.origin)] if spec.origin else []
+    source = next((f for f in candidates if f.is_file()), None)
+    if source is None:
+        return None
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == attr:
+            doc = ast.get_docstring(node)
+            return _first_paragraph(doc) if doc else None
+    return None
+
+
+def check_component(kind: str, cls: Any, config: Any, where: str) -> type[BaseModel]:
+    """The checks every registration passes (eagerly for a class, on first use for an import
+    path): ``cls`` subclasses its kind's base, and has a pydantic config model whose nested
+    defaults hold for partial tables. Returns the config model."""
+    from pydantic import BaseModel
+
+    base = kind_base(kind)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise GanzooError(f"{where} must be a subclass of ganzoo.{base.__name__}, got {cls!r}")
+    config = config or getattr(cls, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        raise GanzooError(f"{where} has no pydantic config model")
+    drifted = _instance_default(config)
+    if drifted:
+        field_name, model = drifted
+        raise GanzooError(
+            f"{where}: the default of '{field_name}' is a {model.__name__} "
+            f"with other values than {model.__name__}'s own defaults, which a partial [{kind}.{field_name}] "
+            f"table would silently drop; subclass {model.__name__} with those field defaults and annotate "
+            f"'{field_name}' with it (as ganzoo_unit's UNITOptimizerConfig does)")
+    return config
 
 
 def _instance_default(config: type[BaseModel]) -> tuple[str, type[BaseModel]] | None:
@@ -80,6 +215,8 @@ def _instance_default(config: type[BaseModel]) -> tuple[str, type[BaseModel]] | 
     Defaults live in field declarations only (that is what validation fills in, and what
     ``describe`` and the reference show): ``Field(default_factory=lambda: OptimizerConfig(lr=1e-4))``
     would hold for a missing table but not for a table that gives only some keys."""
+    from pydantic import BaseModel
+
     for field_name, info in config.model_fields.items():
         model = info.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -156,32 +293,19 @@ class Registrar:
         self,
         kind: str,
         name: str,
-        cls: type,
+        cls: Target,
         *,
-        config: type[ComponentConfig] | None = None,
+        config: type[ComponentConfig] | str | None = None,
         summary: str | None = None,
         **extra: Any,
     ) -> None:
-        base = KINDS.get(kind)
-        if base is not None and not (isinstance(cls, type) and issubclass(cls, base)):
-            raise GanzooError(
-                f"plugin {self.plugin.name}: {kind} '{name}' must be a subclass of "
-                f"ganzoo.{base.__name__}, got {cls!r}"
-            )
-        config = config or getattr(cls, "Config", None)
-        if not (isinstance(config, type) and issubclass(config, BaseModel)):
-            raise GanzooError(f"plugin {self.plugin.name}: {kind} '{name}' has no pydantic config model")
-        drifted = _instance_default(config)
-        if drifted:
-            field_name, model = drifted
-            raise GanzooError(
-                f"plugin {self.plugin.name}: {kind} '{name}': the default of '{field_name}' is a {model.__name__} "
-                f"with other values than {model.__name__}'s own defaults, which a partial [{kind}.{field_name}] "
-                f"table would silently drop; subclass {model.__name__} with those field defaults and annotate "
-                f"'{field_name}' with it (as ganzoo_unit's UNITOptimizerConfig does)")
-        self._registry.add(
-            ComponentSpec(kind, name, cls, config, self.plugin, summary or _summary(cls), extra)
-        )
+        """Register ``cls`` (a class, or its import path ``"package.module:Class"``, which keeps
+        the module, and torch, unimported until the component is used; give ``summary`` then,
+        or listing imports it for the docstring)."""
+        spec = ComponentSpec(kind, name, cls, config, self.plugin, summary, extra)
+        if kind in KINDS and not isinstance(cls, str) and not isinstance(config, str):
+            spec.config  # noqa: B018 - a class is checked now, so a bad one fails its plugin's load
+        self._registry.add(spec)
         self.count += 1
 
     def generator(self, name: str, cls: type, **kw: Any) -> None:

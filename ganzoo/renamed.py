@@ -27,7 +27,7 @@ class RenamedError(GanzooError, AttributeError):
 
 def renamed_api(name: str) -> RenamedError:
     return RenamedError(f"ganzoo.{name} was renamed ganzoo.{API_NAMES[name]} in plugin API 2 "
-                        f"(ganzoo 0.2); rename it in the plugin (see docs/plugins.md)")
+                        f"(ganzoo 0.2); rename it in the plugin (ganzoo plugin check PATH lists every such name)")
 
 
 def renamed_kind(kind: str) -> RenamedError:

@@ -33,12 +33,14 @@ def test_run_writes_its_outputs(tiny_recipe, tmp_path):
     assert (run / "recipe.toml").is_file() and (run / "plugins.json").is_file()
     versions = json.loads((run / "plugins.json").read_text())
     assert any(p["name"] == "cyclegan" and p["version"] for p in versions["plugins"])
-    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
-        "final.png", "step_0000002.png", "step_0000004.png"]
+    # the last grid is step 4's, written once (no final.png beside it)
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["step_0000002.png", "step_0000004.png"]
     assert (run / "checkpoints" / "final" / "model.safetensors").is_file()
     assert (run / "checkpoints" / "latest").read_text() == "final"
-    # the resolved recipe re-runs as it is
-    assert load_recipe(run / "recipe.toml").to_dict() == load_recipe(tiny_recipe).to_dict()
+    # the resolved recipe re-runs as it is, naming the evaluation the test split's kind chose
+    expected = load_recipe(tiny_recipe).to_dict()
+    expected["train"].update(eval_metrics=["psnr", "ssim"], best_metric="a2b/psnr", best_mode="max")
+    assert load_recipe(run / "recipe.toml").to_dict() == expected
     steps = loss_records(run)
     assert sorted(steps) == [1, 2, 3, 4]
     assert {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B", "lr/G", "lr/D"} <= set(steps[4])

@@ -219,8 +219,7 @@ def test_ema_is_saved_evaluated_and_exported(tiny_recipe, tmp_path, ganzoo_cli):
         y = torch.jit.load(str(out))(x)
         torch.testing.assert_close(y, with_ema.translate(x, "a2b"), atol=1e-5, rtol=0)
         assert not torch.allclose(y, live.translate(x, "a2b"), atol=1e-4, rtol=0)
-    grid = (result.run_dir / "samples" / "final.png")
-    assert grid.is_file()
+    assert (result.run_dir / "samples" / "step_0000003.png").is_file()  # the last step's grid, drawn by the average
 
 
 # ---------------------------------------------------------------------- memory format, compile, augment
@@ -429,15 +428,15 @@ def test_safetensors_round_trip_keeps_shared_and_channels_last_weights(tmp_path)
 def test_reports_index_and_loss_curve(tiny_recipe, tmp_path):
     run = fit(tiny_recipe, tmp_path / "rep").run_dir
     page = (run / "index.html").read_text()
-    assert "samples/step_0000002.png" in page and "samples/final.png" in page
-    assert "step 2" in page and ">final<" in page
+    assert "samples/step_0000002.png" in page and "samples/step_0000004.png" in page and "final.png" not in page
+    assert "step 2: real_A | fake_B | rec_A | real_B | fake_A | rec_B" in page and "step 4 (final)" in page
     assert "<h2>Evaluation</h2>" in page and "a2b/psnr" in page
-    assert page.index("samples/final.png") < page.index("samples/step_0000002.png")  # newest first
+    assert page.index("samples/step_0000004.png") < page.index("samples/step_0000002.png")  # newest first
     from PIL import Image
 
     with Image.open(run / "loss_curves.png") as image:
         assert image.size[0] >= 300 and image.size[1] >= 180
-    speed = [r for r in records(run) if r.get("event") == "speed"]
+    speed = [r for r in records(run) if r["kind"] == "speed"]
     assert speed and all(r["it_s"] > 0 and r["img_s"] == pytest.approx(2 * r["it_s"], rel=1e-2) for r in speed)
 
 

@@ -386,3 +386,63 @@ def test_evaluate_json_to_stdout_is_pure_json(tiny_run, ganzoo_cli):
     assert result.exit_code == 0, result.output
     assert set(json.loads(result.stdout)["results"]) == {"a2b/psnr", "b2a/psnr"}
     assert "psnr" in result.stderr  # the table went to stderr
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """An empty torch hub cache and no weight variables: the state of a fresh install."""
+    for var in ("GANZOO_INCEPTION_WEIGHTS", "GANZOO_LPIPS_BACKBONE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+
+def unpaired_folders(root, size=16, n=3):
+    """trainA/B and testA/B folders of ``n`` small noise images each."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for sub in ("trainA", "trainB", "testA", "testB"):
+        (root / sub).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / sub / f"{i}.png")
+    return root
+
+
+def test_cli_evaluate_defaults_skip_metrics_without_weights_and_run_the_rest(trained, ganzoo_cli, core_metrics,
+                                                                             no_weights):
+    run_dir, _, _ = trained
+    result = ganzoo_cli("evaluate", run_dir, "--no-progress", "--json", "-")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["results"]) == {f"{d}/{k}" for d in ("a2b", "b2a") for k in ("psnr", "ssim")}
+    assert set(data["skipped"]) == {f"{d}/{k}" for d in ("a2b", "b2a") for k in ("fid", "kid", "lpips")}
+    lines = [line for line in result.stderr.splitlines() if line.startswith("skipped")]
+    assert len(lines) == 2  # one line per reason: fid and kid miss the same file, in both directions
+    assert "skipped fid, kid (a2b, b2a)" in lines[0] and "ganzoo weights fetch inception" in lines[0]
+    assert any("skipped lpips" in line and "ganzoo weights fetch lpips-alex" in line for line in lines)
+
+
+def test_cli_evaluate_with_nothing_measurable_fails_saying_why(trained, tmp_path, ganzoo_cli, core_metrics,
+                                                               no_weights):
+    run_dir, _, _ = trained
+    data = unpaired_folders(tmp_path / "data")
+    unpaired = ["--data", "type=unpaired_folders", "--data", f"root={data}", "--data", "load_size=16",
+                "--data", "crop_size=16"]
+    result = ganzoo_cli("evaluate", run_dir, "--metrics", "psnr,ssim", *unpaired, "--no-progress")
+    assert result.exit_code == 2, result.output
+    assert "needs ground truth; the split is unpaired" in result.output
+    assert "no metric could be computed" in result.output and "--metrics fid,kid" in result.output
+    result = ganzoo_cli("evaluate", run_dir, *unpaired, "--no-progress")  # the defaults on unpaired data
+    assert result.exit_code == 2
+    assert "ganzoo weights fetch inception" in result.output and "no metric could be computed" in result.output
+    options = [f"--metric-option=fid.{k}={str(v).lower()}" for k, v in RANDOM_FID.items()]
+    result = ganzoo_cli("evaluate", run_dir, "--metrics", "fid,psnr", *options, *unpaired, "--no-progress")
+    assert result.exit_code == 0, result.output  # what can run runs
+    assert "skipped psnr (a2b, b2a): needs ground truth" in result.output
+
+
+def test_an_explicit_weights_path_that_does_not_exist_is_an_error_not_a_skip(trained, tmp_path, ganzoo_cli,
+                                                                            core_metrics):
+    run_dir, _, _ = trained
+    result = ganzoo_cli("evaluate", run_dir, "--inception-weights", tmp_path / "nope.pth", "--no-progress")
+    assert result.exit_code == 2 and "nope.pth does not exist" in result.output

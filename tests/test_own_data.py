@@ -121,4 +121,4 @@ def test_a_run_without_a_test_split_says_so_when_it_starts(ganzoo_cli, data, tin
                         "-s", "train.iterations=1", "--out", tmp_path / "run", "--no-progress")
     assert result.exit_code == 0, result.stderr
     assert "warning: no usable test split (domain A of split test: folder" in result.stderr
-    assert "the run is not evaluated (train.eval_metrics: psnr, ssim)" in result.stderr
+    assert "the run is not evaluated and keeps no checkpoints/best" in result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ganzoo.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from ganzoo.errors import DuplicateComponentError, GanzooError, PluginError, UnknownComponentError
 from ganzoo.plugins import load_plugins
 
 GOOD = '''
@@ -146,3 +146,49 @@ def test_registrar_refuses_a_class_of_the_wrong_kind(fake_distribution):
     fake_distribution("ganzoo-wrong", {"wrong_plugin": wrong}, {"wrong": "wrong_plugin"})
     error = by_name(load_plugins(), "wrong").error
     assert "must be a subclass of ganzoo.Generator" in error
+
+
+LAZY = '''
+import ganzoo
+
+@ganzoo.hookimpl
+def register_components(registrar):
+    registrar.generator("lazy_gen", "lazy_gens:LazyGen")
+    registrar.generator("typo_gen", "lazy_gens:NoSuchClass", summary="Registered with a wrong path.")
+    registrar.generator("not_a_gen", "lazy_gens:NotAGenerator")
+'''
+
+LAZY_GENS = '''
+import ganzoo
+
+class LazyGen(ganzoo.Generator):
+    """Imported only when used."""
+    def forward(self, x):
+        return x
+
+class NotAGenerator:
+    """Not a subclass of ganzoo.Generator."""
+'''
+
+
+def test_component_registered_by_path_loads_on_first_use(fake_distribution):
+    import sys
+
+    fake_distribution("ganzoo-lazy", {"lazy_plugin": LAZY, "lazy_gens": LAZY_GENS}, {"lazy": "lazy_plugin"})
+    plugins = load_plugins()  # nothing is imported yet, so nothing fails yet
+    spec = plugins.registry.get("generator", "lazy_gen")
+    assert spec.lazy and "lazy_gens" not in sys.modules
+    assert spec.summary == "Imported only when used." and "lazy_gens" not in sys.modules  # read from source
+    assert spec.cls.__name__ == "LazyGen" and not spec.lazy
+    assert spec.config.__name__ == "GeneratorConfig"
+    assert spec.build().__class__.__name__ == "LazyGen"
+    # a wrong path or class fails, saying which plugin and component, when it is used (and in
+    # strict mode nothing else); the plugin's other components keep working
+    with pytest.raises(GanzooError, match=r"plugin lazy: generator 'typo_gen': cannot import it: "
+                                                    r"AttributeError"):
+        plugins.registry.get("generator", "typo_gen").cls  # noqa: B018
+    with pytest.raises(GanzooError, match=r"generator 'not_a_gen' must be a subclass of ganzoo.Generator"):
+        plugins.registry.get("generator", "not_a_gen").config  # noqa: B018
+    # strict mode (a plugin author's CI) imports and checks every path at load
+    with pytest.raises(PluginError, match=r"plugin lazy .*failed to load: plugin lazy: generator 'not_a_gen' must be"):
+        load_plugins(strict=True)

@@ -37,9 +37,10 @@ from typing import Any
 from ganzoo.errors import GanzooError
 
 FORMAT = 1
-QUIET = ("train.sample_every=0", "train.checkpoint_every=0", "train.tensorboard=false")
+QUIET = ("train.sample_every=0", "train.checkpoint_every=0", "train.loggers=[]")
 """Every entry: no periodic sample grids or checkpoints (I/O that would count as training time;
-an interrupted entry still saves), no TensorBoard."""
+the final grid and checkpoint are still written, and an interrupted entry still saves), no
+loggers besides metrics.jsonl."""
 
 
 @dataclass
@@ -59,7 +60,6 @@ class BenchPlan:
     in_process: bool = False
     suite: str | None = None
     calibration_iterations: int = 20
-    sample_items: int = 4
     command: str | None = None
     """The command line that made the bench, recorded to reproduce it."""
 
@@ -185,11 +185,8 @@ class Bench:
                 base = resolved.name
                 info.update(method=resolved.method.spec.name, length=resolved.train.iterations,
                             paired_train=bool(getattr(resolved.method.spec.cls, "requires_paired", False)),
-                            metrics=list(resolved.train.eval_metrics), eval_items=resolved.train.eval_items,
-                            best_metric=resolved.train.best_metric, best_mode=resolved.train.best_mode,
-                            batch_size=resolved.train.batch_size, data=resolved.data.spec.name,
-                            fingerprint=fingerprint(path, self.plan.settings()),
-                            higher_is_better=_higher_is_better(resolved.train.eval_metrics))
+                            eval_items=resolved.train.eval_items, batch_size=resolved.train.batch_size,
+                            data=resolved.data.spec.name, fingerprint=fingerprint(path, self.plan.settings()))
             except (GanzooError, OSError) as exc:
                 base, info["error"] = path.stem, str(exc).strip()
             key, n = base, 2
@@ -272,7 +269,7 @@ class Bench:
         from ganzoo.bench.worker import run_entry
 
         spec = {"recipe": recipe, "overrides": list(overrides), "run_dir": str(run_dir), "threads": self.plan.threads,
-                "sample": str(sample) if sample else None, "sample_items": self.plan.sample_items, "resume": resume}
+                "sample": str(sample) if sample else None, "resume": resume}
         if self.plan.in_process:
             import torch
 
@@ -314,19 +311,6 @@ class Bench:
         status = "interrupted" if self._interrupted else "failed"
         return {"status": status, "error": f"the worker process exited with status {code} without a result; "
                                            f"see {log_path}"}
-
-
-def _higher_is_better(names: Sequence[str]) -> dict[str, bool]:
-    """Score key (without direction) -> whether higher is better, from the metric classes."""
-    from ganzoo.plugins import get_registry
-
-    out: dict[str, bool] = {}
-    for name in names:
-        try:
-            out.update(getattr(get_registry().get("metric", name).cls, "higher_is_better", {}))
-        except GanzooError:
-            continue
-    return out
 
 
 def _summary(entry: dict[str, Any]) -> str:

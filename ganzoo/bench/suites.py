@@ -36,21 +36,15 @@ class BenchSuite:
         return [Path(p) for p in found]
 
 
-def builtin_recipe_dir() -> Path:
-    """The folder of the recipes ganzoo ships (``recipes/`` of a source checkout).
-
-    One function, so that where the recipes live can change in one place."""
-    here = Path(__file__).resolve().parents[1]  # the ganzoo package
-    for candidate in (here / "recipes", here.parent / "recipes"):
-        if candidate.is_dir():
-            return candidate
-    raise GanzooError(f"the built-in recipes are not installed (looked in {here / 'recipes'} and "
-                      f"{here.parent / 'recipes'}); run from a source checkout of ganzoo")
-
-
 def quickstart_recipes() -> list[Path]:
-    """Every built-in ``*quickstart*.toml``: one per method, each on the built-in data."""
-    return sorted(builtin_recipe_dir().glob("*quickstart*.toml"))
+    """Every built-in ``*quickstart*.toml`` (:func:`ganzoo.recipe_files.builtin_folder`: in the
+    wheel or the checkout): one per method, each on the built-in data."""
+    from ganzoo.recipe_files import builtin_folder
+
+    folder = builtin_folder()
+    if folder is None:
+        raise GanzooError("the built-in recipes are not installed (no ganzoo/recipes, nor recipes/ of a checkout)")
+    return sorted(folder.glob("*quickstart*.toml"))
 
 
 BUILTIN_SUITES = (

@@ -139,8 +139,8 @@ def _arrow(key: str, better: Mapping[str, bool]) -> str:
 
 def _better(results: Mapping[str, Any]) -> dict[str, bool]:
     merged: dict[str, bool] = {}
-    for info in results.get("recipes", {}).values():
-        merged.update(info.get("higher_is_better", {}))
+    for entry in results.get("entries", {}).values():
+        merged.update(entry.get("higher_is_better", {}))
     return merged
 
 
@@ -218,8 +218,9 @@ def markdown(results: Mapping[str, Any], *, title: str = "Bench results", sample
                   *_md_table(made["best"])]
     rs = rows(results)
     if samples and any(r.sample for r in rs):
-        lines += ["", "## Samples", "", "The first test inputs of the first seed, and their translations "
-                  "(a pair of rows per direction).", "", "| method | sample |", "|---|---|"]
+        lines += ["", "## Samples", "", "The last sample grid of the first seed: the first test inputs (a row "
+                  "each) and the method's translations, as the run's own grids show them.", "",
+                  "| method | sample |", "|---|---|"]
         lines += [f"| {_method(r)} | ![{r.recipe}]({r.sample}) |" for r in rs if r.sample]
     failures = [(r.recipe, seed, why) for r in rs for seed, why in r.failures]
     if failures:
@@ -251,7 +252,7 @@ def html_page(results: Mapping[str, Any], *, title: str = "Bench results") -> st
             f"<li>{esc(recipe)} seed {seed}: {esc(why)}</li>" for recipe, seed, why in failures) + "</ul>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
              "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-             "img{image-rendering:pixelated;height:160px}")
+             "img{max-width:100%;max-height:360px}")
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{esc(title)}</title><style>{style}"
             f"</style></head><body>{''.join(parts)}</body></html>\n")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 import traceback
@@ -24,26 +25,26 @@ from typing import Any
 from ganzoo.errors import GanzooError
 
 
+def _log(run_dir: Path) -> list[dict[str, Any]]:
+    from ganzoo.engine.outputs import JsonlLog, record_kind
+
+    return [{**r, "kind": record_kind(r)} for r in JsonlLog(run_dir / "metrics.jsonl").records()]
+
+
 def read_evaluations(run_dir: Path) -> list[dict[str, float]]:
     """Every evaluation of a run, from its log (so a resumed run's earlier evaluations count):
     ``[{"step": s, "a2b/psnr": ...}, ...]`` in step order, the last record of a step kept."""
     by_step: dict[int, dict[str, float]] = {}
-    log = run_dir / "metrics.jsonl"
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
+    for record in _log(run_dir):
+        if record["kind"] == "eval":
             scores = {k.removeprefix("eval/"): v for k, v in record.items() if k.startswith("eval/")}
-            if scores:
-                by_step[int(record["step"])] = {"step": int(record["step"]), **scores}
+            by_step[int(record["step"])] = {"step": int(record["step"]), **scores}
     return [by_step[s] for s in sorted(by_step)]
 
 
 def steady_speed(run_dir: Path) -> float | None:
     """Iterations per second of the run's last log window (the first one includes warm-up)."""
-    speeds = []
-    log = run_dir / "metrics.jsonl"
-    if log.is_file():
-        speeds = [r["it_s"] for r in map(json.loads, log.read_text().splitlines()) if r.get("event") == "speed"]
+    speeds = [r["it_s"] for r in _log(run_dir) if r["kind"] == "speed"]
     return float(speeds[-1]) if speeds else None
 
 
@@ -92,32 +93,21 @@ def test_digest(resolved: Any) -> str | None:
     return digest.hexdigest()[:12]
 
 
-def save_sample(trainer: Any, path: Path, items: int) -> str | None:
-    """The first ``items`` test inputs and their translations, a pair of rows per direction,
-    through the same translator as evaluation (the method's test mode, the weight average)."""
-    import torch
-    from torchvision.utils import save_image
-
-    from ganzoo.engine.evaluation import inference_mode
-    from ganzoo.inference import Translator
-
-    test = trainer.resolved.build_dataset("test")
-    n = min(items, len(test))
-    if n == 0:
+def copy_sample(run_dir: Path, step: int, to: Path) -> str | None:
+    """The run's last sample grid (the engine's labelled grid of the first test inputs, the same
+    for every recipe on the same data), copied to ``to``."""
+    grid = run_dir / "samples" / f"step_{step:07d}.png"
+    if not grid.is_file():
         return None
-    rows = []
-    with inference_mode(trainer.method, trainer.ema):
-        for direction in trainer.method.directions:
-            source = "A" if direction == "a2b" else "B"
-            inputs = torch.stack([test[i][source] for i in range(n)]).float()
-            outputs = Translator.from_method(trainer.method, direction, device=trainer.device)(inputs).cpu()
-            if inputs.shape[1] == outputs.shape[1]:
-                rows += [inputs, outputs]
-    if not rows:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image((torch.cat(rows) + 1) / 2, path, nrow=n, padding=2, pad_value=1.0)
-    return str(path)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(grid, to)
+    return str(to)
+
+
+def higher_is_better(evaluator: Any) -> dict[str, bool]:
+    """Score key (``psnr``) -> whether higher is better, of the metrics the run evaluated."""
+    metrics = evaluator.metrics.values() if evaluator is not None else ()
+    return {key: up for m in metrics for key, up in type(m).higher_is_better.items()}
 
 
 def run_entry(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -159,7 +149,7 @@ def _run(spec: Mapping[str, Any], start: float) -> dict[str, Any]:
         "seed": resolved.run.seed,
         "iterations": result.step,
         "planned_iterations": trainer.total,
-        "stopped_by": "time" if result.stopped_by_clock else "length",
+        "stopped_by": "time" if result.step < trainer.total and not result.stopped_early else "length",
         "train_seconds": round(result.train_seconds, 3),
         "images_per_second": round(images / result.train_seconds, 3) if result.train_seconds > 0 else None,
         "batch_size": t.batch_size,
@@ -170,11 +160,12 @@ def _run(spec: Mapping[str, Any], start: float) -> dict[str, Any]:
         "last": evaluations[-1] if evaluations and evaluations[-1]["step"] == result.step else None,
         "best": best_evaluation(evaluations, t.best_metric, t.best_mode),
         "best_metric": t.best_metric,
+        "higher_is_better": higher_is_better(trainer.evaluator),
         "test_digest": test_digest(resolved) if evaluations else None,
         "steady_it_s": steady_speed(run_dir),
     }
     if spec.get("sample") and not result.stopped_early:
-        entry["sample"] = save_sample(trainer, Path(spec["sample"]), int(spec.get("sample_items", 4)))
+        entry["sample"] = copy_sample(run_dir, result.step, Path(spec["sample"]))
     entry["wall_seconds"] = round(time.perf_counter() - start, 3)
     return entry
 

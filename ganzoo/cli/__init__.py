@@ -11,12 +11,24 @@ for a command that needs them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from ganzoo.cli import bench, components, data, docs, evaluate, export, plugin, train, translate
+from ganzoo.cli import (
+    bench,
+    components,
+    data,
+    docs,
+    evaluate,
+    export,
+    plugin,
+    recipes,
+    train,
+    translate,
+    weights,
+)
 from ganzoo.cli.console import plugins, user_errors, warning
 from ganzoo.errors import PluginError
 
@@ -35,6 +47,8 @@ class Commands(TyperGroup):
         if command is None and not self._plugins_added:
             self.add_plugin_commands()
             command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            plain_flags(command, ctx)
         return command
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -43,6 +57,7 @@ class Commands(TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self.add_plugin_commands()  # before the first line of help, so that a strict-mode error stands alone
+        plain_flags(self, ctx)
         super().format_help(ctx, formatter)
 
     def add_plugin_commands(self) -> None:
@@ -69,6 +84,18 @@ class Commands(TyperGroup):
                     self.add_command(command, name)
 
 
+def plain_flags(command: Any, ctx: Any) -> None:
+    """Show flags as flags: typer's help gives every on/off option (``--json``, ``--help``) a
+    ``<bool>`` type column, as if it took a value. Applied to a command, its help option and,
+    for a group (``ganzoo data``), its subcommands, plugins' commands included."""
+    params = [*command.params, command.get_help_option(ctx)]
+    for param in params:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_flags(sub, ctx)
+
+
 app = typer.Typer(
     name="ganzoo",
     cls=Commands,
@@ -78,7 +105,23 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-BUILTIN = (components, train, data, translate, evaluate, export, bench, plugin, docs)
+def _show_version(value: bool) -> None:
+    if value:
+        from ganzoo import __version__
+
+        typer.echo(f"ganzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_show_version, is_eager=True,
+                                          help="Print ganzoo's version and exit.")] = False,
+) -> None:
+    """A plugin-based GAN zoo for image-to-image translation."""
+
+
+BUILTIN = (components, recipes, train, data, translate, evaluate, export, bench, plugin, docs, weights)
 """The modules of the built-in commands, registered in this order."""
 
 for _module in BUILTIN:

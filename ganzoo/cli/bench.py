@@ -18,7 +18,8 @@ LIST = "list"
 
 
 def bench(
-    recipes: Annotated[Optional[list[Path]], typer.Argument(help="Recipe TOML files to compare.")] = None,  # noqa: UP045
+    recipes: Annotated[Optional[list[Path]], typer.Argument(  # noqa: UP045
+        help="Recipe files (or names, as ganzoo recipes lists them) to compare.")] = None,
     suite: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--suite", help="A named suite of recipes, budget and seeds ('--suite list' lists them).")] = None,
     list_suites: Annotated[bool, typer.Option("--list-suites", help="List the suites and exit.")] = False,
@@ -70,18 +71,19 @@ def bench(
         if budget_iterations is not None and budget_seconds is not None:
             raise GanzooError("give --budget-iterations or --budget-seconds, not both")
         from ganzoo.bench.runner import Bench, BenchPlan
+        from ganzoo.recipe_files import find, not_found_hint
 
         chosen = get_suite(suite, collect_suites(plugins(), warn=warning)) if suite else None
-        paths = list(recipes or [])
+        paths = [find(p) for p in recipes or []]
         if chosen is not None:
             paths = chosen.recipe_paths() + paths
             if budget_iterations is None and budget_seconds is None:
                 budget_iterations, budget_seconds = chosen.budget_iterations, chosen.budget_seconds
         if not paths:
             raise GanzooError("nothing to bench: give recipe files or --suite NAME (--list-suites lists them)")
-        missing = [str(p) for p in paths if not Path(p).is_file()]
+        missing = [p for p in paths if not Path(p).is_file()]
         if missing:
-            raise GanzooError(f"recipe file not found: {', '.join(missing)}")
+            raise GanzooError(f"recipe file not found: {missing[0]}{not_found_hint(missing[0])}")
         seed_list = _seeds(seeds) if seeds else list(chosen.seeds if chosen else [0])
         plan = BenchPlan(recipes=paths, out=out_dir, seeds=seed_list, budget_seconds=budget_seconds,
                          budget_iterations=budget_iterations, evals=evals,

@@ -16,9 +16,17 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 
+def kinds() -> list[str]:
+    """The component kinds (for shell completion; KIND also takes a plural, so it is not a choice)."""
+    from ganzoo.registry import KINDS
+
+    return list(KINDS)
+
+
 def list_components(
-    kind: Annotated[Optional[str], typer.Argument(help="generator, discriminator, loss, method, dataset, metric")] = None,  # noqa: UP045,E501
-    filter: Annotated[str, typer.Option("--filter", "-f", help="Glob on the name, e.g. '*resnet*'.")] = "*",
+    kind: Annotated[Optional[str], typer.Argument(  # noqa: UP045 - typer on 3.10
+        help="generator, discriminator, loss, method, dataset, metric", autocompletion=kinds)] = None,
+    filter: Annotated[str, typer.Option("--filter", help="Glob on the name, e.g. '*resnet*'.")] = "*",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List registered components with the plugin they come from."""
@@ -51,7 +59,7 @@ def list_components(
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="Component kind.")],
+    kind: Annotated[str, typer.Argument(help="Component kind.", autocompletion=kinds)],
     name: Annotated[str, typer.Argument(help="Component name.")],
     as_json: Annotated[bool, typer.Option("--json", help="JSON schema of the config.")] = False,
 ) -> None:
@@ -84,20 +92,22 @@ def config_table(model: type[BaseModel], title: str = "Config") -> Table:
     return table
 
 
-def plugins_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def plugins_command(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Show discovered plugins, their versions, what they add and their status (and why one failed)."""
     loaded = plugins(warn=False)
     if as_json:
         out.print_json(json.dumps([p.__dict__ for p in loaded.plugins]))
         return
     with_commands = any(p.commands for p in loaded.plugins)  # a column only when a plugin adds commands
+    with_recipes = any(p.recipe_folders for p in loaded.plugins)  # or recipes (see: ganzoo recipes)
     table = Table("Plugin", "Distribution", "Version", "Components", *(["Commands"] if with_commands else []),
-                  "Status")
+                  *(["Recipes"] if with_recipes else []), "Status")
     for p in loaded.plugins:
         status = {"loaded": "[green]loaded[/green]", "disabled": "[dim]disabled[/dim]"}.get(
             p.status, f"[red]failed[/red]: {escape(p.error or '')}")
         commands = [", ".join(p.commands)] if with_commands else []
-        table.add_row(p.name, p.dist or "", p.version or "", str(p.components), *commands, status)
+        recipes = [", ".join(p.recipe_folders)] if with_recipes else []
+        table.add_row(p.name, p.dist or "", p.version or "", str(p.components), *commands, *recipes, status)
     out.print(table)
 
 

@@ -9,6 +9,8 @@ command needs them.
 from __future__ import annotations
 
 import contextlib
+import enum
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,8 +20,48 @@ from rich.markup import escape
 
 from ganzoo.errors import GanzooError
 
-out = Console()
-err = Console(stderr=True)
+UNBOUNDED = 100_000
+"""The width of a console that writes to a file or a pipe: lines are as long as their content."""
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that, writing to a file or a pipe, never cuts or wraps a table at 80 columns
+    (rich's width when it cannot ask a terminal): the width is then unbounded unless $COLUMNS
+    sets one."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = UNBOUNDED
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+class Choice(str, enum.Enum):
+    """The values an option takes: typer lists them in ``--help`` and offers them to shell
+    completion. A member is a ``str`` equal to its value (``direction == "a2b"``, f-strings,
+    JSON), so commands pass it on as the string it stands for."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Direction(Choice):
+    a2b = "a2b"
+    b2a = "b2a"
+
+
+class Precision(Choice):
+    """The runtime's precisions (``ganzoo.engine.runtime.PRECISIONS``; a test keeps them equal)."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    auto = "auto"
 
 
 @contextlib.contextmanager

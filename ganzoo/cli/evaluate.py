@@ -8,8 +8,25 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ganzoo.cli.console import err, nested_options, out, parse_options, plugins, progress, runtime_options, user_errors
+from ganzoo.cli.console import (
+    Choice,
+    Precision,
+    err,
+    nested_options,
+    out,
+    parse_options,
+    plugins,
+    progress,
+    runtime_options,
+    user_errors,
+)
 from ganzoo.errors import GanzooError
+
+
+class Directions(Choice):
+    a2b = "a2b"
+    b2a = "b2a"
+    both = "both"
 
 
 def evaluate(
@@ -23,7 +40,7 @@ def evaluate(
                        "type=NAME switches data set).")] = None,
     max_items: Annotated[Optional[int], typer.Option(  # noqa: UP045
         "--max-items", "-n", min=2, help="Evaluate the first N items of the split (default: all).")] = None,
-    direction: Annotated[str, typer.Option(help="a2b, b2a or both.")] = "both",
+    direction: Annotated[Directions, typer.Option("--direction", "-d")] = Directions.both,
     json_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--json", help="Write results and protocol as JSON to FILE ('-' for stdout).")] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -36,10 +53,11 @@ def evaluate(
         "--metric-option", help="A metric's config: METRIC.FIELD=VALUE (e.g. kid.num_subsets=50).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[str, typer.Option(help="fp32 (default, for comparable numbers), bf16, fp16, auto.")] = "fp32",
+    precision: Annotated[Precision, typer.Option(help="fp32 (default, for comparable numbers), bf16, fp16, auto.")
+                         ] = Precision.fp32,
     quantize: Annotated[bool, typer.Option(
         "--quantize/--no-quantize", help="Round outputs to 8 bits first, as saved PNGs are (default).")] = True,
-    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data loading processes.")] = 0,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""
@@ -76,6 +94,7 @@ def evaluate(
         report.protocol["step"] = _step(ckpt_dir)
         report.protocol["data"] = resolved.data.table() if not data else {**resolved.data.table(), "overrides": data}
         _print_table(err if str(json_file) == "-" else out, report, directions)  # stdout: pure JSON then
+        report.require_results()
         payload = {"source": str(source), **report.to_dict()}
         if json_file is not None:
             text = json.dumps(payload, indent=2, default=str)
@@ -116,6 +135,7 @@ def _step(ckpt_dir: Path) -> int | None:
 
 
 def _print_table(console: Any, report: Any, directions: list[str]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     keys = list(dict.fromkeys(k.split("/", 1)[1] for k in report.results))
@@ -127,9 +147,18 @@ def _print_table(console: Any, report: Any, directions: list[str]) -> None:
         arrow = {True: " (higher better)", False: " (lower better)"}.get(better, "")
         cells = [_fmt(report.results.get(f"{d}/{key}")) for d in directions]
         table.add_row(key + arrow, *cells)
-    console.print(table)
+    if report.results:
+        console.print(table)
+    where: dict[tuple[str, str], list[str]] = {}  # metric, reason -> directions
     for key, reason in report.skipped.items():
-        console.print(f"[dim]skipped {key}: {reason}[/dim]", highlight=False)
+        direction, name = key.split("/", 1)
+        where.setdefault((name, reason), []).append(direction)
+    lines: dict[tuple[str, str], list[str]] = {}  # one line per reason: fid and kid miss the same file
+    for (name, reason), directions_ in where.items():
+        lines.setdefault((reason, ", ".join(directions_)), []).append(name)
+    for (reason, directions_), names in lines.items():
+        console.print(f"skipped {', '.join(names)} ({directions_}): {escape(reason)}", highlight=False,
+                      soft_wrap=True, style="yellow")
 
 
 def _fmt(value: float | None) -> str:

@@ -1,4 +1,8 @@
-"""``ganzoo export``: a trained translation as a TorchScript or ONNX file, checked against the eager model."""
+"""``ganzoo export``: a trained translation as a TorchScript or ONNX file, checked against the eager model.
+
+The format follows the file name (``--out g.pt`` is TorchScript, ``--out g.onnx`` ONNX) unless
+``--format`` names one; a suffix that names no format is an error, not a silent default.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,41 @@ from typing import Annotated, Optional
 
 import typer
 
-from ganzoo.cli.console import err, out, plugins, user_errors
+from ganzoo.cli.console import Choice, Direction, err, out, plugins, user_errors
 from ganzoo.errors import GanzooError
+
+
+class ExportFormat(Choice):
+    """The formats of :func:`ganzoo.export.export_translation`."""
+
+    torchscript = "torchscript"
+    onnx = "onnx"
+
+
+SUFFIXES = {".pt": ExportFormat.torchscript, ".ts": ExportFormat.torchscript, ".onnx": ExportFormat.onnx}
+"""File suffix -> the format ``--out`` implies."""
+
+
+def export_format(out_file: Path, fmt: ExportFormat | None) -> ExportFormat:
+    """``--format`` if given, else the one ``--out``'s suffix implies (an unknown one is an error)."""
+    if fmt is not None:
+        return fmt
+    suffix = out_file.suffix.lower()
+    if suffix not in SUFFIXES:
+        known = ", ".join(f"{s} ({f})" for s, f in SUFFIXES.items())
+        what = f"the suffix '{suffix}'" if suffix else "a name without a suffix"
+        raise GanzooError(f"--out {out_file}: cannot tell the format from {what} (known: {known}); "
+                          f"name it with --format")
+    return SUFFIXES[suffix]
 
 
 def export(
     source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="File to write (.pt for TorchScript, .onnx).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="torchscript or onnx.")] = "onnx",
-    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
+    out_file: Annotated[Path, typer.Option(
+        "--out", "-o", help="File to write: .pt or .ts for TorchScript, .onnx for ONNX (or give --format).")],
+    fmt: Annotated[Optional[ExportFormat], typer.Option(  # noqa: UP045 - typer on 3.10
+        "--format", "-f", help="Overrides the format the --out suffix implies.", show_default=False)] = None,
+    direction: Annotated[Direction, typer.Option("--direction", "-d")] = Direction.a2b,
     size: Annotated[int, typer.Option(min=1, help="Side of the example input (rounded up to the stride).")] = 256,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")] = None,  # noqa: UP045
     check: Annotated[bool, typer.Option("--check/--no-check", help="Compare with the eager model.")] = True,
@@ -29,8 +59,7 @@ def export(
         from ganzoo.engine.loading import find_run_dir, load_trained
         from ganzoo.export import check_output, export_translation
 
-        if fmt not in ("torchscript", "onnx"):
-            raise GanzooError(f"--format must be torchscript or onnx, got '{fmt}'")
+        fmt = export_format(out_file, fmt)
         plugins()
         _, method, ckpt_dir = load_trained(source, device="cpu")
         protected = {ckpt_dir: "the checkpoint"}

@@ -239,7 +239,7 @@ def check(
 @plugin.command("new")
 def new(
     name: Annotated[str, typer.Argument(help="The method's name, e.g. my-method (gives ganzoo-my-method).")],
-    directory: Annotated[Path, typer.Option("--dir", "-d", help="Parent folder of the new package.")] = Path("."),
+    directory: Annotated[Path, typer.Option("--dir", help="Parent folder of the new package.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty folder.")] = False,
 ) -> None:
     """Create a plugin package: pyproject with the ganzoo entry point, hook, generator,

@@ -42,31 +42,32 @@ def _load(recipe: Path, set_: list[str] | None, unset: list[str] | None, data: P
 
 
 def validate(
-    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file, or a recipe's name (see: ganzoo recipes).")],
     set_: SetOption = None,
     unset: UnsetOption = None,
     data: DataOption = None,
-    show: Annotated[bool, typer.Option("--show", help="Print the fully resolved recipe.")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Print the resolved recipe (TOML) on stdout.")] = False,
 ) -> None:
     """Check a recipe (and that its data is there) without training."""
     with user_errors():
         resolved = _load(recipe, set_, unset, data)
-        if show:
-            out.print(resolved.to_toml(), highlight=False)
+        if show:  # the TOML alone on stdout, verbatim (rich would read [run] as markup); the rest on stderr
+            typer.echo(resolved.to_toml())
+        report = err if show else out
         table = Table("Table", "Kind", "Component", "Plugin")
         for comp in [resolved.method, resolved.data, *resolved.slots.values()]:
             table.add_row(comp.slot, comp.spec.kind, comp.spec.name, comp.spec.plugin.label)
-        out.print(table)
+        report.print(table)
         for problem in resolved.warnings:
             warning(problem)
         length = (f"{resolved.train.iterations} iterations" if resolved.train.iterations
                   else f"{resolved.train.epochs} epochs")
-        out.print(f"[green]ok[/green]: {escape(str(recipe))} ({length}, batch {resolved.train.batch_size}, run "
-                  f"'{escape(resolved.name)}')", highlight=False, soft_wrap=True)
+        report.print(f"[green]ok[/green]: {escape(str(recipe))} ({length}, batch {resolved.train.batch_size}, run "
+                     f"'{escape(resolved.name)}')", highlight=False, soft_wrap=True)
 
 
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file.")],
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML file, or a recipe's name (see: ganzoo recipes).")],
     set_: SetOption = None,
     unset: UnsetOption = None,
     data: DataOption = None,

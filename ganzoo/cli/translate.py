@@ -8,10 +8,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from ganzoo.cli.console import err, out, parse_options, plugins, progress, runtime_options, user_errors, warning
+from ganzoo.cli.console import (
+    Choice,
+    Direction,
+    Precision,
+    err,
+    out,
+    parse_options,
+    plugins,
+    progress,
+    runtime_options,
+    user_errors,
+    warning,
+)
 from ganzoo.errors import GanzooError
 
 FORMATS = ("png", "jpg", "same")
+ImageFormat = Choice("ImageFormat", {f: f for f in FORMATS})
 
 
 def translate(
@@ -19,15 +32,17 @@ def translate(
         help="CHECKPOINT_OR_RUN followed by INPUT files or folders (folders are searched recursively); "
              "with --reference-generator, only inputs.", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder; file names mirror the inputs.")],
-    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
-    precision: Annotated[str, typer.Option(
+    direction: Annotated[Direction, typer.Option("--direction", "-d")] = Direction.a2b,
+    precision: Annotated[Precision, typer.Option(
         help="fp32 (default: the model's own numbers), or bf16, fp16, auto (bf16/fp16 autocast on CUDA, fp32 on "
-             "CPU): faster on GPUs, outputs a few levels apart (docs/evaluation.md).")] = "fp32",
+             "CPU): faster on GPUs, outputs a few levels apart.")] = Precision.fp32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1,
                                             help="Images per batch (same-size images are batched).")] = 4,
-    workers: Annotated[int, typer.Option(min=0, help="Image decoding processes (0: in the main process).")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="png (lossless), jpg, or same as the input.")] = "png",
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0,
+                                         help="Image decoding processes (0: in the main process).")] = 0,
+    fmt: Annotated[ImageFormat, typer.Option(
+        "--format", "-f", help="png (lossless), jpg, or same as the input.")] = ImageFormat.png,  # type: ignore[attr-defined]
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality (with --format jpg/same).")] = 95,
     reference_generator: Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045 - typer on 3.10
         "--reference-generator",

@@ -192,11 +192,13 @@ def fetch(
     progress: bool = True,
     console: Any = None,
     timeout: float = TIMEOUT,
+    hint: str = "point --mirror (or GANZOO_DATA_MIRROR) at a copy of the files",
 ) -> FetchResult:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming a previous partial download.
 
     The partial file is kept when the transfer breaks (run again to continue) and deleted
     when the finished file's SHA-256 differs from ``sha256``. Returns the file's SHA-256.
+    ``hint``: what to do instead when the server cannot be reached.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -232,8 +234,7 @@ def fetch(
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DownloadError(
-                f"could not reach {url}: {reason}. Check the network, or point --mirror (or "
-                "GANZOO_DATA_MIRROR) at a copy of the files"
+                f"could not reach {url}: {reason}. Check the network, or {hint}"
             ) from None
 
         with response:

@@ -315,7 +315,7 @@ def check_domain_folders(cls: type[Dataset], config: ComponentConfig, split: str
                else "dir_a and dir_b need {split} in them")
         raise DataError(f"no {split} split configured ({how})")
     root = getattr(config, "root", None)
-    hint = download_hint(root, kind) if root is not None else "(see docs/data.md for the folder layouts)"
+    hint = download_hint(root, kind) if root is not None else "(dir_a and dir_b: one folder of images per domain)"
     if root is not None and not Path(root).is_dir():
         names = " and ".join(str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in folders)
         raise DataError(f"data set root {root} does not exist (expected {names} in it) {hint}")

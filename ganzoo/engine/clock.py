@@ -49,8 +49,26 @@ class TrainClock:
             if running:
                 self.start()
 
-    def expired(self) -> bool:
-        return self.limit is not None and self.elapsed >= self.limit
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        """Counting inside (the training loop)."""
+        self.start()
+        try:
+            yield
+        finally:
+            self.stop()
+
+    def expired(self, dist: Any = None) -> bool:
+        """Whether the budget is spent; with a distributed context, on any rank, so that every rank
+        stops on the same step (a rank leaving the loop alone would hang the others' all-reduce)."""
+        if self.limit is None:
+            return False
+        spent = self.elapsed >= self.limit
+        if dist is None:
+            return spent
+        from ganzoo.engine import distributed as ddp
+
+        return ddp.any_rank(spent, dist)
 
     def state_dict(self) -> dict[str, float]:
         return {"train_seconds": self.elapsed}

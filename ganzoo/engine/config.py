@@ -49,11 +49,16 @@ class TrainSection(Section):
     keep_last: int = Field(3, gt=0, description="Periodic checkpoints kept on disk.")
     eval_every: int = Field(0, ge=0, description="Iterations between evaluations (0: at start and end only).")
     eval_items: int = Field(64, ge=2, description="Test items used by each evaluation (the first ones).")
-    eval_metrics: list[str] = Field(
-        ["psnr", "ssim"],
+    eval_metrics: list[str] | None = Field(
+        None,
         description="Registered metrics of each evaluation on the test split, computed exactly as ganzoo "
-        "evaluate computes them (see: ganzoo list-components metric); metrics that need pairs are skipped on an "
-        "unpaired split; [] disables evaluation.",
+        "evaluate computes them (see: ganzoo list-components metric); unset: psnr and ssim on a paired test "
+        "split, fid and kid on an unpaired one; metrics that need pairs are skipped on an unpaired split, and "
+        "those whose weights are missing with one warning at start; [] disables evaluation.",
+    )
+    eval_options: dict[str, dict[str, Any]] = Field(
+        {}, description="Settings of the evaluated metrics by name, as ganzoo evaluate's --metric-option "
+        "(e.g. {kid = {num_subsets = 50}})."
     )
     precision: PrecisionName = Field(
         "fp32",
@@ -84,18 +89,26 @@ class TrainSection(Section):
         "When on, evaluation, samples and exported weights use the average.",
     )
     grad_clip: float = Field(0.0, ge=0, description="Largest gradient norm per optimizer step (0 disables).")
-    best_metric: str = Field(
-        "a2b/psnr",
+    best_metric: str | None = Field(
+        None,
         description="Score whose best value keeps checkpoints/best (with eval_every > 0): DIRECTION/KEY as ganzoo "
-        "evaluate reports it, from one of eval_metrics; \"\" disables.",
+        "evaluate reports it, from one of eval_metrics; unset: a2b/psnr on a paired test split, a2b/fid on an "
+        "unpaired one (else the first evaluated score); \"\" disables.",
     )
-    best_mode: Literal["max", "min"] = Field("max", description="Whether best_metric is better high or low.")
+    best_mode: Literal["max", "min"] | None = Field(
+        None, description="Whether best_metric is better high or low; unset: as its metric says (fid: min).")
     check_finite_every: int = Field(
         1, gt=0,
         description="Iterations between checks that every loss is finite (each check waits for the GPU); "
         "checks also run before every checkpoint, so no checkpoint ever holds non-finite weights.",
     )
-    tensorboard: bool = Field(True, description="Write TensorBoard scalars and sample grids when it is installed.")
+    loggers: list[str] = Field(
+        ["auto"],
+        description="Where scalars and sample grids also go, besides metrics.jsonl: auto (tensorboard when it is "
+        "installed, else csv, without a warning: as PyTorch Lightning's default), tensorboard (run_dir/tensorboard; "
+        "pip install 'ganzoo[tensorboard]'), csv (run_dir/metrics.csv), wandb (pip install 'ganzoo[wandb]'; "
+        "WANDB_MODE=offline works without an account). A missing package is one warning at start.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -107,9 +120,32 @@ class TrainSection(Section):
             values = {**values, "iterations": None}
         return values
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tensorboard_flag(cls, values: Any) -> Any:
+        """``tensorboard = false`` (ganzoo 0.2 and earlier) is ``loggers`` without tensorboard."""
+        if isinstance(values, dict) and "tensorboard" in values:
+            values = dict(values)
+            on = values.pop("tensorboard")
+            loggers = [n for n in values.get("loggers", []) if n not in ("tensorboard", "auto")]
+            values["loggers"] = ["tensorboard", *loggers] if on else loggers
+        return values
+
+    @field_validator("loggers")
+    @classmethod
+    def _known_loggers(cls, value: list[str]) -> list[str]:
+        from ganzoo.engine.loggers import LOGGERS
+
+        unknown = [name for name in value if name not in LOGGERS and name != "auto"]
+        if unknown:
+            raise ValueError(f"unknown logger '{unknown[0]}' (known: {', '.join(LOGGERS)})")
+        return list(dict.fromkeys(value))
+
     @field_validator("best_metric")
     @classmethod
-    def _score_key(cls, value: str) -> str:
+    def _score_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip().removeprefix("eval/")
         old = re.fullmatch(r"(\w+)_(a2b|b2a)", value)  # runs of ganzoo 0.1 wrote eval/psnr_a2b
         if old:

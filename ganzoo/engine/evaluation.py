@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from ganzoo.components import Dataset, Method
 from ganzoo.engine import accel
@@ -26,6 +25,7 @@ from ganzoo.engine.runtime import Runtime
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric
 from ganzoo.metrics.evaluate import build_metrics, evaluate
+from ganzoo.metrics.weights import MissingWeightsError
 
 
 @contextlib.contextmanager
@@ -41,18 +41,6 @@ def inference_mode(method: Method, ema: Any = None) -> Iterator[None]:
         method.train(was_training)
 
 
-def sample_visuals(method: Method, ema: Any = None) -> dict[str, Tensor]:
-    """The method's images of the last iteration and, with a weight average, the average's
-    translations of the same inputs beside them."""
-    visuals = method.visuals()
-    if visuals and ema is not None:
-        with inference_mode(method, ema):
-            for key, direction in (("real_A", "a2b"), ("real_B", "b2a")):
-                if direction in method.directions and key in visuals and visuals[key].dim() == 4:
-                    visuals[f"ema_{direction}"] = method.translate(visuals[key][:4].float(), direction)
-    return visuals
-
-
 class Evaluator:
     """Scores a method on the first ``max_items`` test items with the given metrics (rank 0
     computes, every rank gets the result)."""
@@ -65,14 +53,18 @@ class Evaluator:
     @classmethod
     def build(cls, resolved: Any, runtime: Runtime, directions: Sequence[str],
               warn: Callable[[str], None] = print) -> Evaluator | None:
-        """None when there is nothing to score: no metrics asked for, no test split, or only
-        metrics that need ground truth on an unpaired split. A test split that is missing or too
-        small is said through ``warn``: the run goes on, but without the scores it asked for."""
-        names = list(resolved.train.eval_metrics)
-        if not names:
+        """None when there is nothing to score: no metrics asked for, no test split, or no
+        metric that can run on it; each case but the first is said through ``warn``: the run
+        goes on, but without the scores it asked for. Fills in the recipe's unset
+        ``eval_metrics``, ``best_metric`` and ``best_mode`` from the test split (see
+        :func:`default_metrics`), so the run's saved recipe names what was used. Metrics whose
+        weights are missing are left out with one warning (what will not be measured, and the
+        command that fetches the weights)."""
+        t = resolved.train
+        if t.eval_metrics == []:
             return None
-        metrics = build_metrics(names)
-        unused = f"the run is not evaluated (train.eval_metrics: {', '.join(names)}) and keeps no checkpoints/best"
+        asked = f" (train.eval_metrics: {', '.join(t.eval_metrics)})" if t.eval_metrics else ""
+        unused = f"the run is not evaluated{asked} and keeps no checkpoints/best"
         try:
             test_set = resolved.build_dataset("test")
         except GanzooError as exc:
@@ -81,9 +73,29 @@ class Evaluator:
         if len(test_set) < 2:
             warn(f"the test split has {len(test_set)} item(s), and evaluation needs 2: {unused}")
             return None
-        if not getattr(test_set, "paired", False) and all(m.needs_pairs for m in metrics.values()):
+        paired = bool(getattr(test_set, "paired", False))
+        if t.eval_metrics is None:
+            t.eval_metrics = default_metrics(paired)
+        names = list(t.eval_metrics)
+        metrics = build_metrics(names, {k: v for k, v in t.eval_options.items() if k in names})
+        unpaired = [name for name, m in metrics.items() if not paired and m.needs_pairs]
+        if unpaired:
+            warn(f"{', '.join(unpaired)} need(s) paired test data, and this test split is unpaired: not measured")
+        metrics = {name: m for name, m in metrics.items() if name not in unpaired}
+        missing: dict[str, list[str]] = {}
+        for name, metric in list(metrics.items()):
+            try:
+                metric.check()
+            except MissingWeightsError as exc:
+                missing.setdefault(str(exc), []).append(name)
+                del metrics[name]
+        for reason, dropped in missing.items():
+            warn(f"{' and '.join(dropped)} will not be measured during training: {reason}")
+        if not metrics:
+            warn(f"no metric can run on this test split: {unused}")
             return None
-        return cls(test_set, metrics, runtime, max_items=resolved.train.eval_items, directions=directions)
+        choose_best(t, metrics, directions[0], paired)
+        return cls(test_set, metrics, runtime, max_items=t.eval_items, directions=directions)
 
     def __call__(self, method: Method, ema: Any = None) -> dict[str, float]:
         """Scores now. Evaluating draws from torch's random generator (each DataLoader takes a
@@ -99,12 +111,33 @@ class Evaluator:
         return ddp.broadcast_object(scores, self.runtime.dist)
 
 
+def default_metrics(paired: bool) -> list[str]:
+    """What a run evaluates unless told: ground-truth scores on paired test data, the
+    distribution scores (which need no pairs) on unpaired data."""
+    return ["psnr", "ssim"] if paired else ["fid", "kid"]
+
+
+def choose_best(train: Any, metrics: Mapping[str, Metric], direction: str, paired: bool) -> None:
+    """Fill in unset ``best_metric`` (a2b/psnr on paired, a2b/fid on unpaired data, else the
+    first score of the first metric) and ``best_mode`` (as the metric's ``higher_is_better``)."""
+    better = {key: up for m in metrics.values() for key, up in type(m).higher_is_better.items()}
+    if train.best_metric is None:
+        preferred = "psnr" if paired else "fid"
+        key = preferred if preferred in better else next(iter(better), None)
+        if key is None:
+            return
+        train.best_metric = f"{direction}/{key}"
+    if train.best_mode is None and train.best_metric:
+        up = better.get(train.best_metric.split("/", 1)[1], True)
+        train.best_mode = "max" if up else "min"
+
+
 class BestTracker:
     """The best value of one score so far (``{"metric", "value", "step"}``, kept in checkpoints)."""
 
-    def __init__(self, key: str, mode: str = "max", best: Mapping[str, Any] | None = None):
-        self.key, self.mode = key, mode
-        self.best = dict(best) if best and best.get("metric") == key else None
+    def __init__(self, key: str | None, mode: str | None = "max", best: Mapping[str, Any] | None = None):
+        self.key, self.mode = key or "", mode or "max"
+        self.best = dict(best) if best and best.get("metric") == self.key else None
 
     def check(self, scores: Mapping[str, float]) -> None:
         """Raise when the evaluation does not report the tracked score (a typo, a missing metric)."""

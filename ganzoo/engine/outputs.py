@@ -1,8 +1,11 @@
-"""What a run leaves on disk besides checkpoints: the JSONL log, sample grids, TensorBoard
-events, a loss-curve image and an HTML page that shows it all.
+"""What a run leaves on disk besides checkpoints and sample grids: the JSONL log, a loss-curve
+image and an HTML page that shows it all.
 
-The JSONL log is the source of truth (one JSON object per line, every line has ``step``); the
-curve and the HTML page are rebuilt from it, so a resumed run's reports cover the whole run.
+The JSONL log is the source of truth (one JSON object per line, every line has ``step`` and a
+``kind``: ``train`` for loss windows, ``speed``, ``eval``, ``samples``, ``checkpoint``,
+``event`` for start/end/best/interrupted..., and any other a component writes, such as
+``health``); the curve and the HTML page are rebuilt from it, so a resumed run's reports cover
+the whole run.
 """
 
 from __future__ import annotations
@@ -15,17 +18,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor
-from torchvision.utils import make_grid, save_image
+
+def record_kind(record: Mapping[str, Any]) -> str:
+    """The kind of a log line; lines of logs written before kinds existed are read as ``event``
+    (they had an ``event`` field; ``speed`` was one) or ``train``/``eval`` by their keys."""
+    if "kind" in record:
+        return str(record["kind"])
+    if "event" in record:
+        return "speed" if record["event"] == "speed" else "event"
+    return "eval" if any(k.startswith("eval/") for k in record) else "train"
 
 
 class JsonlLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], kind: str | None = None) -> None:
+        """Append one line; ``kind`` (any name) goes first, else the record's own ``kind`` field,
+        else what :func:`record_kind` reads from its keys."""
         # NaN and inf are not JSON: a gradient norm of a step the fp16 scaler skipped is null
+        record = {"kind": kind or record_kind(record), **{k: v for k, v in record.items() if k != "kind"}}
         record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -50,7 +62,7 @@ class NullLog(JsonlLog):
     def __init__(self) -> None:
         super().__init__(Path("/dev/null"))
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], kind: str | None = None) -> None:
         pass
 
     def truncate_after(self, step: int) -> None:
@@ -60,87 +72,17 @@ class NullLog(JsonlLog):
         return []
 
 
-def grid_tensor(visuals: Mapping[str, Tensor], max_items: int = 4) -> tuple[Tensor, int] | None:
-    """(images in [0, 1] stacked example-major, columns): one row per example, one column per
-    visual (real_A, fake_B, rec_A, ...)."""
-    images = [v[:max_items].detach().float().cpu() for v in visuals.values() if v.dim() == 4]
-    if not images:
-        return None
-    images = [i.expand(-1, 3, -1, -1) if i.shape[1] == 1 else i[:, :3] for i in images]
-    n = min(i.shape[0] for i in images)
-    size = images[0].shape[-2:]
-    images = [torch.nn.functional.interpolate(i[:n], size=size) if i.shape[-2:] != size else i[:n]
-              for i in images]
-    grid = torch.stack(images, 1).flatten(0, 1).contiguous()  # example-major
-    return grid * 0.5 + 0.5, len(images)
-
-
-def save_grid(visuals: Mapping[str, Tensor], path: Path, max_items: int = 4) -> Path | None:
-    """One row per example, one column per visual (real_A, fake_B, rec_A, ...)."""
-    made = grid_tensor(visuals, max_items)
-    if made is None:
-        return None
-    grid, columns = made
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, path, nrow=columns, padding=2, pad_value=1.0)
-    return path
-
-
-# --------------------------------------------------------------------------- TensorBoard
-
-
-class TensorBoard:
-    """Scalars and sample grids for TensorBoard, when the ``tensorboard`` package is installed
-    (``torch.utils.tensorboard`` needs it); otherwise every call is a no-op."""
-
-    def __init__(self, directory: Path, enabled: bool = True):
-        self.writer = None
-        if not enabled:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            return
-        self.writer = SummaryWriter(str(directory))
-
-    @property
-    def active(self) -> bool:
-        return self.writer is not None
-
-    def scalars(self, step: int, values: Mapping[str, float]) -> None:
-        if self.writer is None:
-            return
-        for key, value in values.items():
-            if isinstance(value, int | float) and math.isfinite(value):
-                self.writer.add_scalar(key if "/" in key else f"loss/{key}", value, step)
-
-    def image(self, tag: str, visuals: Mapping[str, Tensor], step: int) -> None:
-        if self.writer is None:
-            return
-        made = grid_tensor(visuals)
-        if made is not None:
-            grid, columns = made
-            self.writer.add_image(tag, make_grid(grid, nrow=columns, padding=2, pad_value=1.0), step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.flush()
-            self.writer.close()
-            self.writer = None
-
-
 # --------------------------------------------------------------------------- loss curves
 
 
 def loss_series(records: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
-    """Loss name -> [(step, value)] from the log's loss lines (those without an ``event``,
-    leaving out learning rates, evaluations and speed records)."""
+    """Loss name -> [(step, value)] from the log's ``train`` lines (leaving out learning rates)."""
     series: dict[str, list[tuple[int, float]]] = {}
     for r in records:
-        if "event" in r:
+        if record_kind(r) != "train":
             continue
         for key, value in r.items():
-            if key == "step" or key.startswith(("lr/", "eval/")) or not isinstance(value, int | float):
+            if key in ("step", "kind") or key.startswith(("lr/", "eval/")) or not isinstance(value, int | float):
                 continue
             series.setdefault(key, []).append((int(r["step"]), float(value)))
     return series
@@ -217,16 +159,14 @@ def _plot_losses_pil(series: Mapping[str, list[tuple[int, float]]], path: Path) 
 _STEP = re.compile(r"step_(\d+)")
 
 
-def sample_entries(samples_dir: Path, final_step: int | None = None) -> list[tuple[int, str, Path]]:
-    """(step, label, path) of the sample grids in ``samples_dir``, in step order."""
+def sample_entries(samples_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the sample grids in ``samples_dir``, in step order."""
     entries = []
-    for path in samples_dir.glob("*.png") if samples_dir.is_dir() else []:
+    for path in samples_dir.glob("step_*.png") if samples_dir.is_dir() else []:
         match = _STEP.fullmatch(path.stem)
         if match:
-            entries.append((int(match.group(1)), f"step {int(match.group(1))}", path))
-        elif path.stem == "final":
-            entries.append((final_step if final_step is not None else 10**12, "final", path))
-    return sorted(entries, key=lambda e: (e[0], e[1] == "final"))
+            entries.append((int(match.group(1)), path))
+    return sorted(entries)
 
 
 def write_index(run_dir: Path, *, title: str, records: Sequence[Mapping[str, Any]],
@@ -234,9 +174,10 @@ def write_index(run_dir: Path, *, title: str, records: Sequence[Mapping[str, Any
     """``run_dir/index.html``: the run's facts, evaluation table, loss curves and every sample
     grid with its step, newest first. Static and relative-linked, so the folder can be copied
     or served as it is."""
-    evals = [r for r in records if any(k.startswith("eval/") for k in r)]
+    evals = [r for r in records if record_kind(r) == "eval"]
     end = next((r for r in reversed(records) if r.get("event") == "end"), None)
     final_step = end["step"] if end else None
+    columns = {r.get("path"): r.get("columns") for r in records if record_kind(r) == "samples"}
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -260,13 +201,16 @@ def write_index(run_dir: Path, *, title: str, records: Sequence[Mapping[str, Any
         parts.append("</table>")
     if (run_dir / "loss_curves.png").is_file():
         parts.append("<h2>Losses</h2><img src='loss_curves.png' alt='loss curves'>")
-    entries = sample_entries(run_dir / "samples", final_step)
+    entries = sample_entries(run_dir / "samples")
     if entries:
-        parts.append("<h2>Samples</h2>")
-        for _, label, path in reversed(entries):
-            rel = html.escape(path.relative_to(run_dir).as_posix())
-            parts.append(f"<figure><figcaption>{html.escape(label)}</figcaption>"
-                         f"<a href='{rel}'><img src='{rel}' alt='{html.escape(label)}'></a></figure>")
+        parts.append("<h2>Samples</h2><p>The same inputs at every step; columns left to right as labelled.</p>")
+        for step, path in reversed(entries):
+            rel = path.relative_to(run_dir).as_posix()
+            label = f"step {step}" + (" (final)" if step == final_step else "")
+            names = columns.get(rel)
+            caption = html.escape(label) + (f": {html.escape(' | '.join(names))}" if names else "")
+            parts.append(f"<figure><figcaption>{caption}</figcaption><a href='{html.escape(rel)}'>"
+                         f"<img src='{html.escape(rel)}' alt='{html.escape(label)}'></a></figure>")
     parts.append("</body></html>\n")
     path = run_dir / "index.html"
     tmp = path.with_name(".index.html.tmp")

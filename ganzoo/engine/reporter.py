@@ -1,5 +1,5 @@
-"""What a run tells its user while it trains: the progress bar, the JSONL log, TensorBoard,
-sample grids, the loss-curve image and the HTML index.
+"""What a run tells its user while it trains: the progress bar, the JSONL log, the loggers
+(TensorBoard, CSV, W&B), sample grids, the loss-curve image and the HTML index.
 
 Losses stay on the device between log lines: the window of each logged value is reduced (and
 averaged across processes) only when a line is written, the one point where the loop waits for
@@ -13,24 +13,27 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
 from ganzoo.engine import distributed as ddp
-from ganzoo.engine.outputs import JsonlLog, NullLog, TensorBoard, plot_losses, save_grid, write_index
+from ganzoo.engine.loggers import LoggerContext, Loggers, build_loggers
+from ganzoo.engine.outputs import JsonlLog, NullLog, plot_losses, write_index
 from ganzoo.engine.runtime import Runtime
 
 
 class Reporter:
     def __init__(self, run_dir: Path, runtime: Runtime, *, console: Console, images_per_iteration: int,
-                 show_progress: bool = True, tensorboard: bool = True, title: str = "",
-                 info: Mapping[str, Any] | None = None):
+                 show_progress: bool = True, loggers: Sequence[str] = ("tensorboard",), title: str = "",
+                 info: Mapping[str, Any] | None = None, resume_step: int | None = None,
+                 config: Mapping[str, Any] | None = None):
         self.run_dir, self.runtime, self.console = run_dir, runtime, console
         self.images, self.title, self.info = images_per_iteration, title, dict(info or {})
         self.show_progress = show_progress and runtime.is_main
@@ -38,7 +41,8 @@ class Reporter:
         # end, cut to 80 columns, so each log window prints one plain, whole line instead.
         self.plain_lines = self.show_progress and not console.is_terminal
         self.log: JsonlLog = JsonlLog(run_dir / "metrics.jsonl") if runtime.is_main else NullLog()
-        self.tb = TensorBoard(run_dir / "tensorboard", enabled=tensorboard and runtime.is_main)
+        context = LoggerContext(run_dir, title, dict(config or {}), resume_step)
+        self.loggers = Loggers(build_loggers(list(loggers), context, self.warn) if runtime.is_main else [])
         self.window: dict[str, list[Tensor]] = defaultdict(list)
         self.last_means: dict[str, float] = {}
         self._mark = (time.perf_counter(), 0)
@@ -53,10 +57,15 @@ class Reporter:
             self.console.print(message, soft_wrap=True, highlight=False)
 
     def warn(self, message: str) -> None:
-        self.say(f"[yellow]warning:[/yellow] {message}")
+        """A plain-text warning (brackets in it, as in pip's extras, are not markup)."""
+        self.say(f"[yellow]warning:[/yellow] {escape(message)}")
 
     def event(self, step: int, name: str, **fields: Any) -> None:
-        self.log.write({"step": step, "event": name, **fields})
+        self.log.write({"step": step, "event": name, **fields}, kind="event")
+
+    def checkpoint(self, step: int, path: Path) -> None:
+        where = path.relative_to(self.run_dir) if path.is_relative_to(self.run_dir) else path
+        self.log.write({"step": step, "name": path.name, "path": where.as_posix()}, kind="checkpoint")
 
     # ------------------------------------------------------------------ the loop
 
@@ -85,10 +94,10 @@ class Reporter:
         """One log line with the means since the last one (and ``extra``, e.g. learning rates),
         one speed line, the same to TensorBoard and the losses on the progress bar."""
         means = self.flush_window()
-        self.log.write({"step": step, **{k: round(v, 6) for k, v in means.items()}, **extra})
+        self.log.write({"step": step, **{k: round(v, 6) for k, v in means.items()}, **extra}, kind="train")
         speed = self._speed(step)
-        self.log.write({"step": step, "event": "speed", **speed})
-        self.tb.scalars(step, {**means, **extra, **{f"speed/{k}": v for k, v in speed.items()}})
+        self.log.write({"step": step, **speed}, kind="speed")
+        self.loggers.scalars(step, {**means, **extra, **{f"speed/{k}": v for k, v in speed.items()}})
         losses = " ".join(f"{k} {v:.3f}" for k, v in means.items() if "/" not in k)
         if self._progress is not None:
             self._progress.update(self._task, losses=losses)
@@ -126,14 +135,23 @@ class Reporter:
 
     def evaluation(self, step: int, scores: Mapping[str, float]) -> None:
         logged = {f"eval/{k}": v for k, v in scores.items()}
-        self.log.write({"step": step, **logged})
-        self.tb.scalars(step, logged)
+        self.log.write({"step": step, **logged}, kind="eval")
+        self.loggers.scalars(step, logged)
 
-    def samples(self, name: str, step: int, visuals: Mapping[str, Tensor]) -> None:
-        if not self.runtime.is_main or not visuals:
+    def samples(self, step: int, image: Any, columns: Sequence[str], split: str) -> None:
+        """Write the grid of ``step`` (``samples/step_NNNNNNN.png``), log it, and bring the loss
+        curves and the HTML page up to date, so the report is current whenever there is a new grid."""
+        if not self.runtime.is_main:
             return
-        save_grid(visuals, self.run_dir / "samples" / f"{name}.png")
-        self.tb.image("samples", visuals, step)
+        path = self.run_dir / "samples" / f"step_{step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")  # a grid on disk is always a whole PNG
+        image.save(tmp, format="PNG")
+        tmp.replace(path)
+        self.log.write({"step": step, "path": path.relative_to(self.run_dir).as_posix(), "columns": list(columns),
+                        "inputs": f"first {split} items"}, kind="samples")
+        self.loggers.image(step, "samples", image)
+        self.curves()
         self.index(step)
 
     def skipped_files(self, step: int, skipped: Any) -> None:
@@ -152,17 +170,20 @@ class Reporter:
         with contextlib.suppress(OSError):
             write_index(self.run_dir, title=f"ganzoo run {self.title}", records=self.log.records(), info=self.info)
 
+    def curves(self) -> None:
+        """The loss-curve image, rebuilt from the whole log (a resumed run's reports cover the
+        whole run); a report never fails a run."""
+        if self.runtime.is_main:
+            with contextlib.suppress(Exception):
+                plot_losses(self.log.records(), self.run_dir / "loss_curves.png")
+
     def finish(self, step: int, best: Mapping[str, Any] | None) -> None:
-        """The loss-curve image and the HTML index, rebuilt from the whole log (a resumed run's
-        reports cover the whole run); a report never fails a finished run."""
-        if not self.runtime.is_main:
-            return
-        with contextlib.suppress(Exception):
-            plot_losses(self.log.records(), self.run_dir / "loss_curves.png")
+        """The loss curves and the HTML index as the run ends."""
+        self.curves()
         self.index(step, best)
 
     def close(self) -> None:
-        self.tb.close()
+        self.loggers.close()
 
 
 def write_run_files(run_dir: Path, recipe_toml: str) -> None:

@@ -28,7 +28,7 @@ from ganzoo.errors import GanzooError
 
 LOCK = ".lock"
 RUN_OUTPUTS = ("checkpoints", "samples", "tensorboard", "metrics.jsonl", "index.html", "loss_curves.png",
-               "recipe.toml", "plugins.json")
+               "recipe.toml", "plugins.json", "metrics.csv", "wandb", "wandb-id.txt")
 """What a run writes into its directory; ``--overwrite`` removes these and nothing else."""
 
 

@@ -8,7 +8,8 @@ piece that takes its inputs as arguments and never calls back:
 - :class:`~ganzoo.engine.steps.StepRunner`: executing train steps (freezing, autocast,
   backward, gradient sync, clipping, optimizer and schedule steps, the finiteness guard);
 - :class:`~ganzoo.engine.run_state.RunState`: saving and restoring the run;
-- :class:`~ganzoo.engine.reporter.Reporter`: progress, logs, speed, samples, TensorBoard, HTML;
+- :class:`~ganzoo.engine.reporter.Reporter`: progress, logs, speed, loggers, HTML;
+- :class:`~ganzoo.engine.samples.SampleInputs`: the fixed inputs of the labelled sample grids;
 - :class:`~ganzoo.engine.evaluation.Evaluator` and ``BestTracker``: periodic evaluation (the
   code of ``ganzoo evaluate``) and the best checkpoint;
 - :class:`~ganzoo.engine.signals.StopSignals`: SIGTERM and Ctrl-C;
@@ -28,6 +29,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from torch import Tensor
 
 from ganzoo.components import Batch
@@ -37,11 +39,12 @@ from ganzoo.engine.checkpoint import remove_stale_temporaries
 from ganzoo.engine.clock import TrainClock
 from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
 from ganzoo.engine.ema import EMA
-from ganzoo.engine.evaluation import BestTracker, Evaluator, sample_visuals
+from ganzoo.engine.evaluation import BestTracker, Evaluator
 from ganzoo.engine.reporter import Reporter, write_run_files
 from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
 from ganzoo.engine.run_state import RunState, resumed_message, seed_everything
 from ganzoo.engine.runtime import Runtime
+from ganzoo.engine.samples import SampleInputs
 from ganzoo.engine.signals import StopSignals
 from ganzoo.engine.steps import StepRunner
 from ganzoo.errors import GanzooError, TrainingError
@@ -59,10 +62,7 @@ class RunResult:
     stopped_early: bool = False
     stop_signal: int | None = None
     """The signal that stopped the run early (SIGINT, SIGTERM), after its checkpoint was saved."""
-    train_seconds: float = 0.0
-    """Seconds of training (evaluations excluded), counted across resumes: what ``train.max_seconds`` limits."""
-    stopped_by_clock: bool = False
-    """``train.max_seconds`` ended the run before its length; it still ended normally (final checkpoint)."""
+    train_seconds: float = 0.0  # training only (not evaluations), across resumes: what train.max_seconds limits
 
 
 class _StopRequested(Exception):
@@ -97,7 +97,7 @@ class Trainer:
 
     def _warn(self, message: str) -> None:
         if self.is_main:
-            self.console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True, highlight=False)
+            self.console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True, highlight=False)
 
     def setup(self) -> None:
         """Build data, the method, its optimizers and the speed machinery; no file is written."""
@@ -136,6 +136,7 @@ class Trainer:
         if rt.dist.rank > 0:  # each rank its own stream for noise, pools and augmentation
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
         self.evaluator = Evaluator.build(self.resolved, rt, self.method.directions, warn=self._warn)
+        self.sample_inputs = SampleInputs.build(self.resolved, self.dataset, run.seed) if rt.is_main else None
         self.tracker = BestTracker(t.best_metric if t.eval_every else "", t.best_mode)
         self.clock = TrainClock(t.max_seconds)
         self.state = RunState(self.run_dir / "checkpoints", method=self.method, runner=self.runner, runtime=rt,
@@ -171,7 +172,8 @@ class Trainer:
                 resumed = resumed_message(where, self.step, self.total, self.runner.learning_rates())
             self.reporter = Reporter(
                 self.run_dir, rt, console=self.console, images_per_iteration=t.batch_size * rt.dist.world_size,
-                show_progress=self.show_progress, tensorboard=t.tensorboard, title=self.resolved.name,
+                show_progress=self.show_progress, loggers=t.loggers, title=self.resolved.name,
+                resume_step=self.step if self.resume else None, config=self.resolved.to_dict(),
                 info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
                       "total": self.total, "device": rt.describe(), "batch": t.batch_size,
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
@@ -194,9 +196,12 @@ class Trainer:
             self._loop(batches, result)
             if not result.stopped_early:
                 self.save("final")
-                self._samples("final")
-                self._evaluate(result)
-                self.reporter.event(self.step, "end", seconds=round(result.seconds, 2))
+                if not (t.sample_every and self.step % t.sample_every == 0):  # else just written
+                    self._samples()
+                if not result.evaluations or result.evaluations[-1]["step"] != self.step:  # the clock may stop
+                    self._evaluate(result)  # the loop on a step just evaluated: once per step
+                self.reporter.event(self.step, "end", seconds=round(result.seconds, 2), train_seconds=round(
+                    result.train_seconds, 3), stopped_by="time" if self.step < self.total else "length")
             self.reporter.skipped_files(self.step, getattr(self.dataset, "skipped", None))
             self.reporter.finish(self.step, self.tracker.best)
             return result
@@ -209,12 +214,9 @@ class Trainer:
     def _loop(self, batches: Iterator[Batch], result: RunResult) -> None:
         assert self.reporter is not None
         start = time.perf_counter()
-        self.clock.start()
-        with StopSignals(self.reporter.say) as stop, self.reporter.progress(self.total, self.step):
+        with StopSignals(self.reporter.say) as stop, self.reporter.progress(self.total, self.step), self.clock.timing():
             try:
-                # every rank stops on the same step: a rank leaving alone would hang the others' all-reduce
-                while self.step < self.total and not (self.clock.limit and ddp.any_rank(self.clock.expired(),
-                                                                                         self.dist)):
+                while self.step < self.total and not self.clock.expired(self.dist):
                     if ddp.any_rank(stop.requested, self.dist):
                         raise _StopRequested
                     losses = self.runner.iteration(self._prepare(next(batches)), self.step + 1)
@@ -236,11 +238,7 @@ class Trainer:
                     f"out of GPU memory at step {self.step}; try a smaller train.batch_size, a smaller "
                     "crop (data.crop_size / image_size), train.precision = 'bf16', or a narrower network "
                     "(generator.ngf)") from None
-        self.clock.stop()
         result.step, result.seconds, result.train_seconds = self.step, time.perf_counter() - start, self.clock.elapsed
-        result.stopped_by_clock = self.step < self.total and not result.stopped_early
-        if result.stopped_by_clock:
-            self.reporter.event(self.step, "time_limit", train_seconds=round(result.train_seconds, 3))
         result.losses = {**self.reporter.last_means, **self.reporter.flush_window()}
 
     def _periodic(self, result: RunResult) -> None:
@@ -250,7 +248,7 @@ class Trainer:
             self.reporter.log_window(step, self.runner.learning_rates())
         self.reporter.advance(step)
         if t.sample_every and step % t.sample_every == 0:
-            self._samples(f"step_{step:07d}")
+            self._samples()
         if t.eval_every and step % t.eval_every == 0 and step < self.total:
             self._evaluate(result)
         if t.checkpoint_every and step % t.checkpoint_every == 0 and step < self.total:
@@ -269,17 +267,21 @@ class Trainer:
 
     def save(self, name: str | None = None, *, point_latest: bool = True) -> Path:
         """Write a checkpoint of the current step (every rank calls this; rank 0 writes)."""
-        return self.state.save(self.step, self.tracker.best, name, point_latest=point_latest)
+        path = self.state.save(self.step, self.tracker.best, name, point_latest=point_latest)
+        if self.reporter is not None:
+            self.reporter.checkpoint(self.step, path)
+        return path
 
-    def _samples(self, name: str) -> None:
-        if self.is_main and self.reporter is not None:
-            self.reporter.samples(name, self.step, sample_visuals(self.method, self.ema))
+    def _samples(self) -> None:
+        """The grid of the fixed sample inputs now (rank 0 draws and writes it)."""
+        if self.sample_inputs is not None and self.reporter is not None and self.sample_inputs.items:
+            image, columns = self.sample_inputs.draw(self.method, self.ema)
+            self.reporter.samples(self.step, image, columns, self.sample_inputs.split)
 
     def _evaluate(self, result: RunResult) -> None:
         """Score the method now, log it, and keep checkpoints/best when the tracked score improved."""
-        if self.evaluator is None or self.reporter is None or (result.evaluations and
-                                                               result.evaluations[-1]["step"] == self.step):
-            return  # once per step: the clock can end a run on a step that was just evaluated
+        if self.evaluator is None or self.reporter is None:
+            return
         with self.clock.paused():
             scores = self.evaluator(self.method, self.ema)
         self.reporter.evaluation(self.step, scores)

@@ -2,9 +2,13 @@
 against ground truth, and :func:`ganzoo.metrics.evaluate.evaluate`, which runs a trained method over a
 test split (for ``ganzoo evaluate`` and the trainer alike).
 
-Importing this package is cheap (no torch networks are built until a metric is used).
+Importing this package is cheap: its names load on first use, so loading the built-in metrics'
+registration (:mod:`ganzoo.metrics.builtin`) for a listing needs no torch.
 """
 
-from ganzoo.metrics.base import Metric, MetricConfig
+from ganzoo import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {"ganzoo.metrics.base": ("Metric", "MetricConfig")})
 
 __all__ = ["Metric", "MetricConfig"]
+

@@ -1,5 +1,6 @@
 """The core's own metrics, registered through the same hook as any plugin's (kind ``metric``),
-so ``ganzoo list-components metric`` shows them with provenance and a plugin can add its own."""
+so ``ganzoo list-components metric`` shows them with provenance and a plugin can add its own.
+Registered by import path: listing them needs no torch."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from ganzoo.hookspecs import hookimpl
 
 @hookimpl
 def register_components(registrar):
-    from ganzoo.metrics.distribution import FID, KID
-    from ganzoo.metrics.paired import LPIPS, PSNR, SSIM
-
-    registrar.metric("fid", FID)
-    registrar.metric("kid", KID)
-    registrar.metric("psnr", PSNR)
-    registrar.metric("ssim", SSIM)
-    registrar.metric("lpips", LPIPS)
+    registrar.metric("fid", "ganzoo.metrics.distribution:FID")
+    registrar.metric("kid", "ganzoo.metrics.distribution:KID")
+    registrar.metric("psnr", "ganzoo.metrics.paired:PSNR")
+    registrar.metric("ssim", "ganzoo.metrics.paired:SSIM")
+    registrar.metric("lpips", "ganzoo.metrics.paired:LPIPS")

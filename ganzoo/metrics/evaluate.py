@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric
+from ganzoo.metrics.weights import MissingWeightsError
 
 DEFAULT_METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
 DIRECTIONS = ("a2b", "b2a")
@@ -35,6 +36,20 @@ class EvaluationReport:
     protocol: dict[str, Any] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def require_results(self) -> None:
+        """Raise when no metric produced a score: one line saying why and what to do."""
+        if self.results:
+            return
+        reasons = list(dict.fromkeys(self.skipped.values()))
+        todo = []
+        if any("weights fetch" in r for r in reasons):
+            todo.append("fetch the weights with the command above")
+        if any("unpaired" in r for r in reasons):
+            todo.append("on unpaired data use --metrics fid,kid")
+        todo = todo or ["choose other metrics with --metrics (see: ganzoo list-components metric)"]
+        raise GanzooError(f"no metric could be computed ({len(self.skipped)} skipped, see above); "
+                          + "; ".join(todo))
 
     def to_dict(self) -> dict[str, Any]:
         return {"results": self.results, "skipped": self.skipped, "higher_is_better": self.higher_is_better,
@@ -118,7 +133,9 @@ def evaluate(
 
     Outputs (and targets) are clamped to [-1, 1] and, with ``quantize``, rounded to 8 bits, so
     that the scores are those of the PNG files ``ganzoo translate`` would write. Metrics that
-    need pairs are skipped (with the reason in the report) on an unpaired split.
+    cannot run are skipped, with the reason in ``report.skipped``, and the others still run:
+    those that need pairs on an unpaired split, those whose weights are not in the usual places
+    (checked before anything is translated), those that fail on these images.
     """
     from ganzoo.data.images import quantize as to_8bit
     from ganzoo.engine.runtime import resolve_device
@@ -130,10 +147,14 @@ def evaluate(
     if n < 2:
         raise GanzooError(f"the evaluation split has {len(dataset)} items; at least 2 are needed")
     paired = bool(getattr(dataset, "paired", False))
-    for metric in metrics.values():
-        if paired or not metric.needs_pairs:
-            metric.check()
     report = EvaluationReport()
+    unavailable: dict[str, str] = {}
+    for name, metric in metrics.items():
+        if paired or not metric.needs_pairs:
+            try:
+                metric.check()
+            except MissingWeightsError as exc:
+                unavailable[name] = str(exc)
     sizes: set[tuple] = set()
     used: set[str] = set()
     counts: dict[str, dict[str, int]] = {}
@@ -145,6 +166,9 @@ def evaluate(
         for name, metric in metrics.items():
             if metric.needs_pairs and not paired:
                 report.skipped[f"{direction}/{name}"] = "needs ground truth; the split is unpaired"
+                continue
+            if name in unavailable:
+                report.skipped[f"{direction}/{name}"] = unavailable[name]
                 continue
             metric.to(device).reset()
             active[name] = metric

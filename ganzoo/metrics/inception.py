@@ -33,10 +33,10 @@ from torch import Tensor, nn
 from torchvision.models import inception as tv_inception
 
 from ganzoo.errors import GanzooError
-from ganzoo.metrics.weights import find_weights
+from ganzoo.metrics.weights import CATALOG, find_weights, hub_checkpoints_dir
 
-FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_WEIGHTS_NAME}"
+FID_WEIGHTS_NAME = CATALOG["inception"].filename
+FID_WEIGHTS_URL = CATALOG["inception"].url
 WEIGHTS_ENV = "GANZOO_INCEPTION_WEIGHTS"
 FID_INPUT_SIZE = 299
 BLOCK_INDEX_BY_DIM = {64: 0, 192: 1, 768: 2, 2048: 3}
@@ -54,7 +54,7 @@ def inception_weights_candidates(path: str | Path | None = None) -> list[Path]:
         candidates.append(Path(path).expanduser())
     if os.environ.get(WEIGHTS_ENV):
         candidates.append(Path(os.environ[WEIGHTS_ENV]).expanduser())
-    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_NAME)
+    candidates.append(hub_checkpoints_dir() / FID_WEIGHTS_NAME)
     return candidates
 
 

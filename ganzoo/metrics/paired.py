@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric, MetricConfig
-from ganzoo.metrics.weights import find_weights
+from ganzoo.metrics.weights import CATALOG, find_weights, hub_checkpoints_dir
 
 
 def psnr(output: Tensor, target: Tensor, data_range: float = 2.0) -> Tensor:
@@ -124,11 +124,8 @@ class SSIM(_MeanOverImages):
 
 # --------------------------------------------------------------------------- LPIPS
 
-LPIPS_BACKBONES = {
-    "alex": ("alexnet", "alexnet-owt-7be5be79.pth"),
-    "vgg": ("vgg16", "vgg16-397923af.pth"),
-    "squeeze": ("squeezenet1_1", "squeezenet1_1-b8a52dc0.pth"),
-}
+LPIPS_BACKBONES = {net: (arch, CATALOG[f"lpips-{net}"].filename)
+                   for net, arch in (("alex", "alexnet"), ("vgg", "vgg16"), ("squeeze", "squeezenet1_1"))}
 LPIPS_WEIGHTS_ENV = "GANZOO_LPIPS_BACKBONE"
 
 
@@ -139,13 +136,13 @@ def lpips_backbone_candidates(net: str, path: str | Path | None = None) -> list[
     candidates = [Path(path).expanduser()] if path else []
     if os.environ.get(LPIPS_WEIGHTS_ENV):
         candidates.append(Path(os.environ[LPIPS_WEIGHTS_ENV]).expanduser())
-    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / filename)
+    candidates.append(hub_checkpoints_dir() / filename)
     return candidates
 
 
 def resolve_lpips_backbone(net: str, path: str | Path | None = None) -> Path:
     filename = LPIPS_BACKBONES[net][1]
-    url = f"https://download.pytorch.org/models/{filename}"
+    url = CATALOG[f"lpips-{net}"].url
     return find_weights(
         lpips_backbone_candidates(net, path), explicit=bool(path), label="LPIPS backbone",
         needs=f"LPIPS ({net}) needs torchvision's ImageNet weights {filename}", url=url,

@@ -1,5 +1,10 @@
 """CycleGAN (Zhu et al. 2017) as a ganzoo method, faithful to junyanz/pytorch-CycleGAN-and-pix2pix."""
 
-from ganzoo_cyclegan.method import CycleGAN, CycleGANConfig
+import ganzoo
+
+_EXPORTS = {  # imported on first use, so that loading the entry point needs no torch
+    "ganzoo_cyclegan.method": ("CycleGAN", "CycleGANConfig"),
+}
+__getattr__, __dir__ = ganzoo.lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["CycleGAN", "CycleGANConfig"]

@@ -1,7 +1,9 @@
+"""Entry point of the ``cyclegan`` plugin (the method registered by import path: listing it
+needs no torch)."""
+
 import ganzoo
-from ganzoo_cyclegan.method import CycleGAN
 
 
 @ganzoo.hookimpl
 def register_components(registrar: ganzoo.Registrar) -> None:
-    registrar.method("cyclegan", CycleGAN)
+    registrar.method("cyclegan", "ganzoo_cyclegan.method:CycleGAN")

@@ -5,14 +5,15 @@ It imports only ganzoo's public API (``ganzoo.__all__``), torch and pydantic, so
 working across ganzoo releases with the same ``ganzoo.API_VERSION``.
 """
 
-from ganzoo_discogan.losses import FeatureMatchingLoss
-from ganzoo_discogan.method import DiscoGAN, DiscoGANConfig
-from ganzoo_discogan.networks import (
-    DiscoGANDiscriminator,
-    DiscoGANDiscriminatorConfig,
-    EncoderDecoderConfig,
-    EncoderDecoderGenerator,
-)
+import ganzoo
+
+_EXPORTS = {  # imported on first use, so that loading the entry point needs no torch
+    "ganzoo_discogan.losses": ("FeatureMatchingLoss",),
+    "ganzoo_discogan.method": ("DiscoGAN", "DiscoGANConfig"),
+    "ganzoo_discogan.networks": ("DiscoGANDiscriminator", "DiscoGANDiscriminatorConfig", "EncoderDecoderConfig",
+                                 "EncoderDecoderGenerator"),
+}
+__getattr__, __dir__ = ganzoo.lazy_exports(__name__, _EXPORTS)
 
 __version__ = "0.1.0"
 REQUIRED_API_VERSION = 2

@@ -78,6 +78,19 @@ def test_listed_by_the_cli(ganzoo_cli):
     assert all(r["dist"] == "ganzoo-discogan" and r["version"] for r in rows.values())
 
 
+def test_its_recipes_run_by_name(ganzoo_cli, tmp_path, monkeypatch):
+    """The installed package carries its recipes: ``ganzoo recipes`` lists them and a name finds
+    one from any folder (here an empty one)."""
+    monkeypatch.chdir(tmp_path)
+    rows = {r["name"]: r for r in json.loads(ganzoo_cli("recipes", "--json").stdout)}
+    for name in ("discogan_quickstart", "discogan_edges2shoes"):
+        assert rows[name]["method"] == "discogan" and rows[name]["source"].startswith("discogan")
+    result = ganzoo_cli("validate", "discogan_quickstart")
+    assert result.exit_code == 0, result.output
+    plugin = next(p for p in json.loads(ganzoo_cli("plugins", "--json").stdout) if p["name"] == "discogan")
+    assert [Path(folder).name for folder in plugin["recipe_folders"]] == ["recipes"]
+
+
 # ---------------------------------------------------------------- networks: the reference's layout
 
 
