@@ -158,7 +158,7 @@ def _run(spec: Mapping[str, Any], start: float) -> dict[str, Any]:
         "memory": peak_memory(trainer.device),
         "evaluations": evaluations,
         "last": evaluations[-1] if evaluations and evaluations[-1]["step"] == result.step else None,
-        "best": best_evaluation(evaluations, t.best_metric, t.best_mode),
+        "best": best_evaluation(evaluations, t.best_metric or "", t.best_mode or "max"),
         "best_metric": t.best_metric,
         "higher_is_better": higher_is_better(trainer.evaluator),
         "test_digest": test_digest(resolved) if evaluations else None,
