@@ -18,6 +18,7 @@ from ganzoo.hookspecs import hookimpl
 if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first use
     from ganzoo.components import (
         AdversarialLoss,
+        AdversarialLossConfig,
         Batch,
         Dataset,
         DatasetConfig,
@@ -46,7 +47,8 @@ API_VERSION = 2
 """Bumped when anything exported here changes incompatibly (2: Recipe -> Method)."""
 
 _LAZY = {
-    "ganzoo.components": ("AdversarialLoss", "Batch", "Dataset", "DatasetConfig", "Direction", "Discriminator",
+    "ganzoo.components": ("AdversarialLoss", "AdversarialLossConfig", "Batch", "Dataset", "DatasetConfig", "Direction",
+                          "Discriminator",
                           "DiscriminatorConfig", "Generator", "GeneratorConfig", "Loss", "LossConfig", "Method",
                           "MethodConfig", "Parts", "ReconstructionLoss", "Slot", "TrainStep"),
     "ganzoo.config": ("ComponentConfig",),
@@ -81,6 +83,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "API_VERSION",
     "AdversarialLoss",
+    "AdversarialLossConfig",
     "Batch",
     "ComponentConfig",
     "DataError",

@@ -19,6 +19,7 @@ from ganzoo.components import Dataset, Discriminator, Generator, Loss, Method
 from ganzoo.config import ComponentConfig
 from ganzoo.errors import DuplicateComponentError, GanzooError, UnknownComponentError
 from ganzoo.metrics.base import Metric
+from ganzoo.stabilisers import spectral_norm
 
 KINDS: dict[str, type] = {
     "generator": Generator,
@@ -66,7 +67,10 @@ class ComponentSpec:
     def build(self, config: BaseModel | Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if not isinstance(config, BaseModel):
             config = self.make_config(config)
-        return self.cls(config, **kwargs)
+        built = self.cls(config, **kwargs)
+        if self.kind == "discriminator" and getattr(config, "spectral_norm", False):
+            spectral_norm(built)  # here, so every discriminator has the option without its own code
+        return built
 
 
 def _summary(cls: type) -> str:

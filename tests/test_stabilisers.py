@@ -1,0 +1,181 @@
+"""The stabilisers every adversarial loss offers (R1/R2, lazy regularisation, label smoothing,
+instance noise, D augmentation with ADA) and spectral norm on every discriminator."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganzoo.errors import GanzooError
+from ganzoo.stabilisers import AdaptiveAugment, gradient_penalty, noise_std
+
+
+class SquareD(nn.Module):
+    """D(x) = sum(x^2) per image: grad_x D = 2x, so ||grad||^2 = 4 ||x||^2, known by hand."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x**2).sum(dim=(1, 2, 3)).view(-1, 1, 1, 1)
+
+
+def _lsgan(**config):
+    from ganzoo_losses import LSGANLoss
+
+    return LSGANLoss(LSGANLoss.Config(**config))
+
+
+def test_gradient_penalty_by_hand() -> None:
+    x = torch.randn(3, 2, 4, 4)
+    expected = (4 * x.pow(2).flatten(1).sum(1)).mean()
+    torch.testing.assert_close(gradient_penalty(SquareD(), x), expected)
+
+
+def test_gradient_penalty_of_a_patch_d_sums_its_scores() -> None:
+    conv = nn.Conv2d(3, 1, 1, bias=False)  # each of the 5x5 scores has gradient w at its pixel
+    x = torch.randn(2, 3, 5, 5)
+    expected = 25 * conv.weight.detach().pow(2).sum()
+    torch.testing.assert_close(gradient_penalty(conv, x), expected)
+
+
+def test_r1_and_r2_in_the_d_loss_by_hand() -> None:
+    real, fake = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    d = SquareD()
+    plain = _lsgan()
+    r1 = _lsgan(r1_gamma=10.0, reg_every=1)
+    r2 = _lsgan(r2_gamma=2.0, reg_every=1)
+    base = plain.discriminator_loss(d, real, fake)
+    pr, pf = d(real), d(fake)
+    torch.testing.assert_close(base, 0.5 * (F.mse_loss(pr, torch.ones_like(pr)) + F.mse_loss(pf, torch.zeros_like(pf))))
+    torch.testing.assert_close(r1.discriminator_loss(d, real, fake) - base,
+                               0.5 * 10.0 * (4 * real.pow(2).flatten(1).sum(1)).mean())
+    torch.testing.assert_close(r2.discriminator_loss(d, real, fake) - base,
+                               0.5 * 2.0 * (4 * fake.pow(2).flatten(1).sum(1)).mean())
+
+
+def test_lazy_regularisation_runs_every_k_iterations_scaled_by_k() -> None:
+    real, fake = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    d, plain, lazy = SquareD(), _lsgan(), _lsgan(r1_gamma=1.0, reg_every=4)
+    base = plain.discriminator_loss(d, real, fake)
+    penalty = 0.5 * (4 * real.pow(2).flatten(1).sum(1)).mean()
+    lazy.iteration = 3
+    torch.testing.assert_close(lazy.discriminator_loss(d, real, fake), base)
+    lazy.iteration = 8
+    torch.testing.assert_close(lazy.discriminator_loss(d, real, fake) - base, 4 * penalty)
+
+
+def test_the_penalty_reaches_d_parameters() -> None:
+    d = nn.Conv2d(3, 1, 3)
+    loss = _lsgan(r1_gamma=1.0, reg_every=1)
+    assert loss.double_backward and not _lsgan().double_backward
+    loss.discriminator_loss(d, torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)).backward()
+    assert d.weight.grad is not None and torch.isfinite(d.weight.grad).all()
+
+
+def test_one_sided_label_smoothing() -> None:
+    real_pred = torch.full((2, 1, 3, 3), 0.9)
+    fake_pred = torch.zeros(2, 1, 3, 3)
+    assert _lsgan(label_smoothing=0.1).discriminator_term(real_pred, fake_pred).item() == pytest.approx(0.0, abs=1e-7)
+    assert _lsgan().discriminator_term(real_pred, fake_pred).item() == pytest.approx(0.5 * 0.01)
+    from ganzoo_losses import HingeLoss, VanillaGANLoss
+
+    logits = torch.zeros(1, 1, 1, 1)
+    smoothed = VanillaGANLoss(VanillaGANLoss.Config(label_smoothing=0.2)).discriminator_term(logits, logits)
+    assert smoothed.item() == pytest.approx(0.5 * 2 * torch.log(torch.tensor(2.0)).item())  # BCE at 0.5 is log 2
+    with pytest.raises(GanzooError, match="label_smoothing"):
+        HingeLoss(HingeLoss.Config(label_smoothing=0.1))
+
+
+def test_instance_noise_anneals_to_zero() -> None:
+    assert noise_std(0.1, 100, 1) == pytest.approx(0.1)
+    assert noise_std(0.1, 100, 51) == pytest.approx(0.05)
+    assert noise_std(0.1, 100, 500) == 0.0
+    assert noise_std(0.1, 0, 500) == pytest.approx(0.1)  # no schedule: constant
+    x = torch.zeros(64, 3, 8, 8)
+    loss = _lsgan(instance_noise=0.5, instance_noise_steps=10)
+    assert loss.d_input(x).std().item() == pytest.approx(0.5, rel=0.05)
+    loss.iteration = 11
+    assert torch.equal(loss.d_input(x), x)
+
+
+class ConstantD(nn.Module):
+    """Scores every image ``value``: an overfit D (value > threshold) or an underfit one."""
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.value = value
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.value + self.w * x[:, :1]
+
+
+@pytest.mark.parametrize(("score", "moves"), [(1.0, 1), (0.0, -1)])
+def test_ada_raises_p_when_d_overfits_and_lowers_it_otherwise(score: float, moves: int) -> None:
+    loss = _lsgan(augment="translation,cutout", augment_p=0.5, ada_target=0.6, ada_kimg=0.1, ada_interval=2)
+    d, x = ConstantD(score), torch.randn(4, 3, 8, 8)
+    ps = [float(loss.ada.p)]
+    for _ in range(6):
+        loss.discriminator_loss(d, x, x)
+        ps.append(float(loss.ada.p))
+    # every 2 D steps of 4 images p moves by 8 / 100 towards the signal's side
+    assert ps[-1] == pytest.approx(0.5 + moves * 3 * 0.08)
+    assert all((b - a) * moves >= 0 for a, b in zip(ps, ps[1:], strict=False))
+    state = loss.state_dict()
+    fresh = _lsgan(augment="translation,cutout", augment_p=0.5, ada_target=0.6, ada_kimg=0.1, ada_interval=2)
+    fresh.load_state_dict(state)
+    assert float(fresh.ada.p) == pytest.approx(ps[-1])
+    fresh.d_input(x)
+    assert fresh.ada.augment.p == pytest.approx(ps[-1])  # the loaded p is the one applied
+
+
+def test_ada_p_stays_in_0_1_and_augments_fakes_for_g_too() -> None:
+    ada = AdaptiveAugment(["cutout"], 0.02, 0.6, kimg=0.001, interval=1)
+    for _ in range(3):
+        ada.observe([torch.full((4, 1), -1.0)], 0.0, 4)
+    assert float(ada.p) == 0.0
+    x = torch.ones(8, 3, 8, 8, requires_grad=True)
+    loss = _lsgan(augment="cutout", augment_p=1.0)
+    d = nn.Conv2d(3, 1, 1)
+    loss.generator_loss(d, x).backward()
+    assert (x.grad == 0).any()  # cut-out pixels reach D as zeros: the fakes are augmented too
+
+
+def test_spectral_norm_on_every_discriminator_keeps_state_dict_loading(ganzoo_registry, tmp_path) -> None:
+    names = [s.name for s in ganzoo_registry.list("discriminator")]
+    assert {"patchgan", "pixel", "multiscale_patchgan"} <= set(names)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    for name in names:
+        spec = ganzoo_registry.get("discriminator", name)
+        small = {k: v for k, v in {"ndf": 8, "dim": 8, "n_layer": 2, "num_scales": 2}.items()
+                 if k in spec.config.model_fields}
+        for sn in (False, True):
+            torch.manual_seed(0)
+            d = spec.build({**small, "spectral_norm": sn})
+            assert any("parametrizations" in k for k in d.state_dict()) == sn, name
+            d.train()
+            d(x)  # one power iteration moves u and v: they must travel with the weights
+            path = tmp_path / f"{name}_{sn}.pt"
+            torch.save(d.state_dict(), path)
+            torch.manual_seed(1)
+            again = spec.build({**small, "spectral_norm": sn})
+            again.load_state_dict(torch.load(path), strict=True)
+            d.eval(), again.eval()
+            outs = [d(x), again(x)]
+            outs = [[o] if isinstance(o, Tensor) else o for o in outs]
+            for a, b in zip(*outs, strict=True):
+                torch.testing.assert_close(a, b)
+        # a plain checkpoint loads into the same network with spectral norm (fine-tuning with it)
+        torch.manual_seed(0)
+        plain = spec.build(small)
+        normed = spec.build({**small, "spectral_norm": True})
+        normed.load_state_dict(plain.state_dict(), strict=True)
+        layer = next(m for m in normed.modules() if isinstance(m, nn.Conv2d))
+        original = layer.parametrizations.weight.original
+        plain_layer = next(m for m in plain.modules() if isinstance(m, nn.Conv2d))
+        torch.testing.assert_close(original, plain_layer.weight)
+        normed.train()
+        for _ in range(30):  # the power iteration converges: the top singular value becomes 1
+            normed(x)
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.05), name
