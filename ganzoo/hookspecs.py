@@ -8,7 +8,8 @@ names, so arguments added here later break no plugin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -52,4 +53,22 @@ def register_commands(cli: typer.Typer) -> None:
     their commands only when it is given a command that is not built in, or lists them all
     (``ganzoo --help``), so built-in commands do not pay for them. A name that a built-in
     command or an earlier plugin already has is refused.
+    """
+
+
+@hookspec
+def register_health_rules(rules: dict[str, Callable[[Any], Any]]) -> None:
+    """Add rules to the health monitor (while a run trains) and to ``ganzoo doctor``.
+
+    ``rules`` maps a rule name to a function of a :class:`ganzoo.engine.health_rules.Context`
+    (``ctx.latest`` is the newest ``health`` record of ``metrics.jsonl``, ``ctx.history`` all of
+    them, ``ctx.evals`` the evaluations) returning a ``Finding(saw, advice)`` or None::
+
+        @hookimpl
+        def register_health_rules(rules):
+            rules["d_too_slow"] = lambda ctx: Finding("D accuracy at chance", ("--set ...",)) \
+                if ctx.latest.get("d/D/acc", 1) < 0.55 else None
+
+    A rule that holds for ``train.health.window`` records in a row warns once, with the step
+    its episode began. Names the built-in rules or an earlier plugin use are refused.
     """

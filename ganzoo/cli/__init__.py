@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from ganzoo.cli import components, data, docs, evaluate, export, plugin, train, translate
+from ganzoo.cli import components, data, docs, doctor, evaluate, export, plugin, train, translate
 from ganzoo.cli.console import plugins, user_errors, warning
 from ganzoo.errors import PluginError
 
@@ -78,7 +78,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-BUILTIN = (components, train, data, translate, evaluate, export, plugin, docs)
+BUILTIN = (components, train, data, translate, evaluate, export, doctor, plugin, docs)
 """The modules of the built-in commands, registered in this order."""
 
 for _module in BUILTIN:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ganzoo.data.augment import AugmentConfig
+from ganzoo.engine.health_rules import HealthConfig
 from ganzoo.engine.runtime import PrecisionName
 
 
@@ -90,6 +91,9 @@ class TrainSection(Section):
         "checks also run before every checkpoint, so no checkpoint ever holds non-finite weights.",
     )
     tensorboard: bool = Field(True, description="Write TensorBoard scalars and sample grids when it is installed.")
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="The health monitor: signals logged each log window and rules that warn (see: ganzoo doctor).")
 
     @model_validator(mode="before")
     @classmethod

@@ -112,6 +112,10 @@ class StepRunner:
         self.grad_clip, self.check_every = grad_clip, check_finite_every
         self.ema, self.cudagraphs = ema, cudagraphs
         self.params = {name: unique(p) for name, p in method.param_groups().items()}
+        unknown = set(getattr(method.config, "lr_by_group", {})) - set(self.params)
+        if unknown:  # a misspelt group would silently train at the common lr
+            raise GanzooError(f"method.lr_by_group names {', '.join(sorted(unknown))}, which is not an optimizer group "
+                              f"of this method ({', '.join(self.params)})")
         fused = runtime.device.type == "cuda"  # one kernel per step for all parameters; foreach elsewhere
         self.optimizers = {name: build_optimizer(p, method.optimizer_config(name), fused=fused)
                            for name, p in self.params.items()}

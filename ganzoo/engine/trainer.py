@@ -36,6 +36,7 @@ from ganzoo.engine.checkpoint import remove_stale_temporaries
 from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.evaluation import BestTracker, Evaluator, sample_visuals
+from ganzoo.engine.health import HealthMonitor, probe_batch
 from ganzoo.engine.reporter import Reporter, write_run_files
 from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
 from ganzoo.engine.run_state import RunState, seed_everything
@@ -166,8 +167,12 @@ class Trainer:
                 info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
                       "total": self.total, "device": rt.describe(), "batch": t.batch_size,
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
+            self.health = HealthMonitor(self.method, self.runner, t.health, self.reporter, dist=rt.dist,
+                                        probe=probe_batch(self.resolved, t.health.probe_items * t.health.enabled,
+                                                          rt.device), best_metric=t.best_metric, best_mode=t.best_mode)
             if self.resume:
                 self.reporter.log.truncate_after(self.step)
+                self.health.replay(self.reporter.log.records())
                 self.reporter.say(f"resumed from {where} at step {self.step}")
             if self.is_main:
                 write_run_files(self.run_dir, self.resolved.to_toml())
@@ -210,12 +215,12 @@ class Trainer:
                     self.reporter.losses(losses)
                     self._periodic(result)
             except _StopRequested:
-                path = self.save()
-                self.reporter.say(f"[yellow]interrupted at step {self.step}; saved {path}. Continue with: "
-                                  f"ganzoo resume {self.run_dir}[/yellow]")
+                path, why = self.save(), self.health.stop_reason  # why: a health rule's reaction, or a signal
+                self.reporter.say(f"[yellow]{f'stopped by train.health ({why})' if why else 'interrupted'} at step "
+                                  f"{self.step}; saved {path}. Continue with: ganzoo resume {self.run_dir}[/yellow]")
                 # another rank's signal stops this one too: a stop request, as SIGTERM's
-                result.stopped_early, result.stop_signal = True, stop.received or signal.SIGTERM
-                self.reporter.event(self.step, "interrupted")
+                result.stopped_early, result.stop_signal = True, None if why else stop.received or signal.SIGTERM
+                self.reporter.event(self.step, "interrupted", **({"health": why} if why else {}))
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, mid-iteration, without saving
                 self.reporter.event(self.step, "aborted")
                 raise
@@ -232,6 +237,8 @@ class Trainer:
         t, step = self.train, self.step
         if step % t.log_every == 0 or step == self.total:
             self.reporter.log_window(step, self.runner.learning_rates())
+            if self.health.window(step, self.reporter.last_means, self.runner.learning_rates()):
+                raise _StopRequested  # a health rule whose reaction is stop (saved, resumable)
         self.reporter.advance(step)
         if t.sample_every and step % t.sample_every == 0:
             self._samples(f"step_{step:07d}")
@@ -265,6 +272,8 @@ class Trainer:
             return
         scores = self.evaluator(self.method, self.ema)
         self.reporter.evaluation(self.step, scores)
+        if self.health.evaluation(self.step, scores) and 0 < self.step < self.total:
+            raise _StopRequested
         result.evaluations.append({"step": self.step, **scores})
         if self.step == 0:  # nothing trained yet, but a best_metric no evaluation reports fails now
             self.tracker.check(scores)
