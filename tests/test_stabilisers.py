@@ -179,3 +179,43 @@ def test_spectral_norm_on_every_discriminator_keeps_state_dict_loading(ganzoo_re
             normed(x)
         sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
         assert sigma.item() == pytest.approx(1.0, abs=0.05), name
+
+
+# --------------------------------------------------------------------------- in a run
+
+
+ALL_ON = ["gan_loss.r1_gamma=1", "gan_loss.reg_every=2", "gan_loss.label_smoothing=0.1",
+          "gan_loss.instance_noise=0.1", "gan_loss.instance_noise_steps=3", 'gan_loss.augment="translation,cutout"',
+          "gan_loss.augment_p=0.5", "gan_loss.ada_target=0.6", "gan_loss.ada_kimg=0.004", "gan_loss.ada_interval=1",
+          "discriminator.spectral_norm=true", "method.lr_by_group.D=4e-4", "method.lr_by_group.G=1e-4"]
+
+
+def test_every_stabiliser_at_once_trains_resumes_and_reloads(tiny_recipe) -> None:
+    import json
+
+    from ganzoo.engine.loading import load_trained
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+
+    resolved = load_recipe(tiny_recipe, ["train.sample_every=0", "train.iterations=2", *ALL_ON])
+    first = Trainer(resolved, show_progress=False).fit()
+    p_after_2 = float(load_trained(first.run_dir)[1].gan_loss.ada.p)
+    assert p_after_2 != 0.5  # ADA moved p (each D call adjusts it by 2 images / 4)
+    resumed = load_recipe(first.run_dir / "recipe.toml", ["train.iterations=4"])
+    result = Trainer(resumed, run_dir=first.run_dir, resume=True, show_progress=False).fit()
+    assert result.step == 4
+    _, method, _ = load_trained(first.run_dir)
+    assert "parametrizations" in "".join(method.D_A.state_dict())
+    assert float(method.gan_loss.ada.p) != p_after_2
+    lines = [json.loads(x) for x in (first.run_dir / "metrics.jsonl").read_text().splitlines()]
+    lrs = next(r for r in lines if "lr/D" in r)
+    assert (lrs["lr/D"], lrs["lr/G"]) == (4e-4, 1e-4)  # two time-scale learning rates per group
+
+
+def test_a_learning_rate_for_a_group_the_method_lacks_is_an_error(tiny_recipe) -> None:
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+
+    resolved = load_recipe(tiny_recipe, ["method.lr_by_group.d=4e-4"])
+    with pytest.raises(GanzooError, match="lr_by_group names d, which is not an optimizer group of this method"):
+        Trainer(resolved, show_progress=False).fit()
