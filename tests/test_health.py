@@ -15,7 +15,8 @@ from ganzoo.engine.health_rules import HealthConfig, diagnose
 def healthy(step: int, **changes: float) -> dict:
     """One health record of a run that trains well (values as the quickstart logs them)."""
     record = {"step": step, "event": "health", "kind": "health", "gan_slot": "gan_loss", "lr/G": 2e-4, "lr/D": 2e-4,
-              "loss/G": 6.0 - step / 400, "share/G_A": 0.1, "share/cycle_A": 0.4, "loss/D": 0.4, "grad/G": 40.0,
+              "loss/G": 6.0 - step / 400, "g_step": "G", "share/G/G_A": 0.1, "share/G/cycle_A": 0.4, "loss/D": 0.4,
+              "grad/G": 40.0,
               "grad/D": 4.0, "d/D_A/real": 0.6, "d/D_A/fake": 0.35, "d/D_A/gap": 0.25, "d/D_A/acc": 0.7,
               "d/D_A/loss": 0.4, "probe/a2b/diversity": 0.9, "probe/a2b/identity": 1.1}
     record.update(changes)
@@ -37,9 +38,9 @@ def test_a_healthy_trace_raises_nothing() -> None:
 
 
 @pytest.mark.parametrize(("rule", "bad"), [
-    ("d_dominating", {"d/D_A/acc": 0.995, "d/D_A/gap": 0.98, "d/D_A/loss": 0.004, "grad/G": 0.5}),
+    ("d_dominating", {"d/D_A/acc": 0.9, "d/D_A/gap": 0.98, "d/D_A/loss": 0.004, "grad/G": 0.5}),
     ("collapse", {"probe/a2b/diversity": 0.03}),
-    ("identity", {"probe/a2b/identity": 0.05, "share/idt_A": 0.8}),
+    ("identity", {"probe/a2b/identity": 0.05, "share/G/idt_A": 0.8}),
 ])
 def test_each_rule_fires_on_its_problem_once_with_the_step_it_began(rule: str, bad: dict) -> None:
     found = episodes(trace(12, bad_from=100, **bad))
@@ -78,6 +79,7 @@ def test_divergence_fires_on_a_growing_loss_and_names_it() -> None:
 def test_d_dominating_suggests_a_lower_lr_from_the_runs_own() -> None:
     found = episodes(trace(6, bad_from=0, **{"lr/D": 0.01, "d/D_A/acc": 1.0, "d/D_A/loss": 0.0001}))
     assert "--set method.lr_by_group.D=0.0025" in found[0].advice
+    assert "G's largest loss term is cycle_A (40% of G's loss)" in found[0].saw
 
 
 def test_stall_fires_after_n_evaluations_without_a_new_best() -> None:
@@ -116,7 +118,7 @@ def test_the_monitor_logs_its_signals_and_leaves_training_unchanged(tiny_recipe:
     health = [r for r in _records(on.run_dir) if r.get("event") == "health"]
     assert [r["step"] for r in health] == [1, 2, 3, 4]
     keys = set(health[-1])
-    assert {"d/D_A/acc", "d/D_B/gap", "d/D_A/loss", "grad/G", "grad/D", "share/cycle_A", "loss/G",
+    assert {"d/D_A/acc", "d/D_B/gap", "d/D_A/loss", "grad/G", "grad/D", "share/G/cycle_A", "loss/G",
             "probe/a2b/diversity", "probe/b2a/identity", "lr/D"} <= keys
     assert 0.0 <= health[-1]["d/D_A/acc"] <= 1.0
     assert not any(r.get("event") == "health" for r in _records(off.run_dir))

@@ -109,10 +109,12 @@ class HealthMonitor:
         for step, terms in steps.items():
             out[f"loss/{step}"] = round(sum(terms.values()), 6)
             scale = sum(abs(v) for v in terms.values()) or 1.0
-            out.update({f"share/{t}": round(abs(v) / scale, 4) for t, v in terms.items()})
+            out.update({f"share/{step}/{t}": round(abs(v) / scale, 4) for t, v in terms.items()})
         out.update({f"grad/{k.removeprefix('grad_norm/')}": round(v, 6) for k, v in means.items()
                     if k.startswith("grad_norm/")})
         out.update(self._discriminator_signals(steps))
+        d_steps = {s for name in self._names.values() for s in self._steps_training(name)}
+        out["g_step"] = next((s.name for s in self.runner.steps if s.name not in d_steps), "G")
         out.update(self._probe_signals())
         return out
 
