@@ -161,6 +161,12 @@ def test_doctor_diagnoses_a_crashed_run(tmp_path: Path, ganzoo_cli) -> None:
     assert [(e["rule"], e["start"], e["end"]) for e in report["episodes"]] == [("collapse", 120, None)]
     text = ganzoo_cli("doctor", run).output
     assert "collapse from step 120 still on at step 200" in text and "try: --set" in text
+    # other settings judge the same log: the run's window of 2 records, then 4
+    later = json.loads(ganzoo_cli("doctor", run, "--json", "--set", "window=4").stdout)
+    assert [(e["rule"], e["start"]) for e in later["episodes"]] == [("collapse", 120)]
+    assert json.loads(ganzoo_cli("doctor", run, "--json", "-s", "collapse_ratio=0.01").stdout)["healthy"]
+    wrong = ganzoo_cli("doctor", run, "--set", "window=0")
+    assert wrong.exit_code == 2 and "train.health settings: window" in wrong.output
 
 
 def test_doctor_on_a_finished_healthy_run_and_on_a_folder_that_is_no_run(tmp_path: Path, ganzoo_cli) -> None:

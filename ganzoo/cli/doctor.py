@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ganzoo.cli.console import err, out, user_errors
+from ganzoo.cli.console import err, out, parse_options, user_errors
 from ganzoo.errors import GanzooError
 
 if sys.version_info >= (3, 11):
@@ -63,13 +63,19 @@ def _state(records: list[dict[str, Any]]) -> tuple[str, int]:
     return "crashed or still running (no end record)", last
 
 
-def diagnosis(run_dir: Path) -> dict[str, Any]:
-    """Everything doctor reports, as JSON-ready data."""
+def diagnosis(run_dir: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything doctor reports, as JSON-ready data; ``overrides`` change ``train.health`` fields."""
+    from pydantic import ValidationError
+
     from ganzoo.engine.health_rules import HealthConfig, diagnose
 
     records, broken = _read_log(run_dir)
     train = _train_settings(run_dir)
-    config = HealthConfig.model_validate(train.get("health", {}))
+    try:
+        config = HealthConfig.model_validate({**train.get("health", {}), **(overrides or {})})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise GanzooError(f"train.health settings: {problems}") from None
     best = str(train.get("best_metric", "a2b/psnr")).removeprefix("eval/")
     tracker = diagnose(records, config, best_metric=best if train.get("eval_every") else "",
                        best_mode=str(train.get("best_mode", "max")), rules=_rules())
@@ -98,10 +104,12 @@ def _rules() -> Any:
 def doctor(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (finished, interrupted or crashed).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON on stdout.")] = False,
+    settings: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - typer on 3.10
+        "--set", "-s", help="Judge with other train.health settings: FIELD=VALUE (e.g. window=2).")] = None,
 ) -> None:
     """Diagnose a run from its metrics.jsonl: state, health episodes with the step each began, what to try."""
     with user_errors():
-        report = diagnosis(run_dir)
+        report = diagnosis(run_dir, parse_options(settings, "--set"))
     if as_json:
         print(json.dumps(report, indent=2))
         return
