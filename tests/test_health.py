@@ -178,3 +178,27 @@ def test_doctor_on_a_finished_healthy_run_and_on_a_folder_that_is_no_run(tmp_pat
     assert "finished at step 120" in out and "healthy" in out
     missing = ganzoo_cli("doctor", tmp_path / "nothing")
     assert missing.exit_code == 2 and "has no metrics.jsonl" in missing.output
+
+
+@pytest.mark.parametrize(("recipe", "nets"), [
+    ("unit_quickstart.toml", ["generator.dim=4", "discriminator.dim=4"]),
+    ("pix2pix_quickstart.toml", ["generator.ngf=4", "discriminator.ndf=4"]),
+])
+def test_the_monitor_reads_every_built_in_method(tmp_path: Path, recipe: str, nets: list[str]) -> None:
+    """Multi-scale discriminators (UNIT), one direction and pairs judged by D (pix2pix)."""
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.recipe import load_recipe
+
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    resolved = load_recipe(root / recipe, [f"run.out_dir='{tmp_path}'", "train.iterations=2", "train.log_every=1",
+                                           "train.batch_size=2", "train.sample_every=0", "train.checkpoint_every=0",
+                                           "train.eval_items=4", "data.train_size=8", "data.test_size=4", *nets])
+    result = Trainer(resolved, show_progress=False).fit()
+    health = [r for r in _records(result.run_dir) if r.get("event") == "health"][-1]
+    d_names = {k.split("/")[1] for k in health if k.startswith("d/") and k.endswith("/acc")}
+    assert d_names == ({"dis_a", "dis_b"} if "unit" in recipe else {"D"})
+    assert all(f"d/{n}/loss" in health for n in d_names)
+    assert "probe/a2b/diversity" in health
+    assert ("probe/b2a/diversity" in health) == ("unit" in recipe)  # pix2pix translates A->B only
+    # both methods step D first: the generators' step is found as the one that trains no D
+    assert health["g_step"] == "G" and any(k.startswith("share/G/") for k in health)
