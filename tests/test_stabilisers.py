@@ -141,6 +141,39 @@ def test_ada_p_stays_in_0_1_and_augments_fakes_for_g_too() -> None:
     assert (x.grad == 0).any()  # cut-out pixels reach D as zeros: the fakes are augmented too
 
 
+def _check_spectral_norm(spec, small: dict, x: Tensor, path) -> None:
+    """Saved and loaded with and without spectral norm; a plain checkpoint loads into the
+    normalised network; the normalised weights' top singular value converges to 1."""
+    name = spec.name
+    for sn in (False, True):
+        torch.manual_seed(0)
+        d = spec.build({**small, "spectral_norm": sn})
+        assert any("parametrizations" in k for k in d.state_dict()) == sn, name
+        d.train()
+        d(x)  # one power iteration moves u and v: they must travel with the weights
+        torch.save(d.state_dict(), path)
+        torch.manual_seed(1)
+        again = spec.build({**small, "spectral_norm": sn})
+        again.load_state_dict(torch.load(path), strict=True)
+        d.eval(), again.eval()
+        outs = [d(x), again(x)]
+        outs = [[o] if isinstance(o, Tensor) else o for o in outs]
+        for a, b in zip(*outs, strict=True):
+            torch.testing.assert_close(a, b)
+    torch.manual_seed(0)
+    plain = spec.build(small)
+    normed = spec.build({**small, "spectral_norm": True})
+    normed.load_state_dict(plain.state_dict(), strict=True)  # fine-tuning a plain D with spectral norm
+    layer = next(m for m in normed.modules() if isinstance(m, nn.Conv2d))
+    plain_layer = next(m for m in plain.modules() if isinstance(m, nn.Conv2d))
+    torch.testing.assert_close(layer.parametrizations.weight.original, plain_layer.weight)
+    normed.train()
+    for _ in range(30):  # the power iteration converges: the top singular value becomes 1
+        normed(x)
+    sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+    assert sigma.item() == pytest.approx(1.0, abs=0.05), name
+
+
 def test_spectral_norm_on_every_discriminator_keeps_state_dict_loading(ganzoo_registry, tmp_path) -> None:
     names = [s.name for s in ganzoo_registry.list("discriminator")]
     assert {"patchgan", "pixel", "multiscale_patchgan"} <= set(names)
@@ -149,36 +182,28 @@ def test_spectral_norm_on_every_discriminator_keeps_state_dict_loading(ganzoo_re
         spec = ganzoo_registry.get("discriminator", name)
         small = {k: v for k, v in {"ndf": 8, "dim": 8, "n_layer": 2, "num_scales": 2}.items()
                  if k in spec.config.model_fields}
-        for sn in (False, True):
-            torch.manual_seed(0)
-            d = spec.build({**small, "spectral_norm": sn})
-            assert any("parametrizations" in k for k in d.state_dict()) == sn, name
-            d.train()
-            d(x)  # one power iteration moves u and v: they must travel with the weights
-            path = tmp_path / f"{name}_{sn}.pt"
-            torch.save(d.state_dict(), path)
-            torch.manual_seed(1)
-            again = spec.build({**small, "spectral_norm": sn})
-            again.load_state_dict(torch.load(path), strict=True)
-            d.eval(), again.eval()
-            outs = [d(x), again(x)]
-            outs = [[o] if isinstance(o, Tensor) else o for o in outs]
-            for a, b in zip(*outs, strict=True):
-                torch.testing.assert_close(a, b)
-        # a plain checkpoint loads into the same network with spectral norm (fine-tuning with it)
-        torch.manual_seed(0)
-        plain = spec.build(small)
-        normed = spec.build({**small, "spectral_norm": True})
-        normed.load_state_dict(plain.state_dict(), strict=True)
-        layer = next(m for m in normed.modules() if isinstance(m, nn.Conv2d))
-        original = layer.parametrizations.weight.original
-        plain_layer = next(m for m in plain.modules() if isinstance(m, nn.Conv2d))
-        torch.testing.assert_close(original, plain_layer.weight)
-        normed.train()
-        for _ in range(30):  # the power iteration converges: the top singular value becomes 1
-            normed(x)
-        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
-        assert sigma.item() == pytest.approx(1.0, abs=0.05), name
+        _check_spectral_norm(spec, small, x, tmp_path / f"{name}.pt")
+
+
+def test_spectral_norm_reaches_a_third_party_discriminator(monkeypatch, tmp_path) -> None:
+    """The option lives in DiscriminatorConfig and the registry applies it: DiscoGAN's D (a
+    separate package) gets it without a line of its own."""
+    from pathlib import Path
+
+    from ganzoo.registry import ComponentSpec, PluginInfo
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "plugins" / "ganzoo-discogan"))
+    from ganzoo_discogan.networks import DiscoGANDiscriminator
+
+    import sys
+
+    spec = ComponentSpec("discriminator", "discogan", DiscoGANDiscriminator, DiscoGANDiscriminator.Config,
+                         PluginInfo("discogan"))
+    try:
+        _check_spectral_norm(spec, {"ndf": 8}, torch.rand(2, 3, 64, 64) * 2 - 1, tmp_path / "discogan.pt")
+    finally:  # the package is not installed here: leave no trace of it for other tests
+        for module in [m for m in sys.modules if m.startswith("ganzoo_discogan")]:
+            del sys.modules[module]
 
 
 # --------------------------------------------------------------------------- in a run
