@@ -3,6 +3,8 @@ instance noise, D augmentation with ADA) and spectral norm on every discriminato
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -194,8 +196,6 @@ def test_spectral_norm_reaches_a_third_party_discriminator(monkeypatch, tmp_path
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "plugins" / "ganzoo-discogan"))
     from ganzoo_discogan.networks import DiscoGANDiscriminator
-
-    import sys
 
     spec = ComponentSpec("discriminator", "discogan", DiscoGANDiscriminator, DiscoGANDiscriminator.Config,
                          PluginInfo("discogan"))
