@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from ganzoo.engine.health_rules import HealthConfig, diagnose
 
@@ -202,3 +203,35 @@ def test_the_monitor_reads_every_built_in_method(tmp_path: Path, recipe: str, ne
     assert ("probe/b2a/diversity" in health) == ("unit" in recipe)  # pix2pix translates A->B only
     # both methods step D first: the generators' step is found as the one that trains no D
     assert health["g_step"] == "G" and any(k.startswith("share/G/") for k in health)
+
+
+class _Fixed(torch.nn.Module):
+    """A 'method' whose translation is a given function: the probe signals of known cases."""
+
+    directions = ("a2b",)
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn, self.w = fn, torch.nn.Parameter(torch.zeros(()))
+
+    def translate(self, x, direction="a2b"):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize(("fn", "diversity", "identity"), [
+    (lambda x: x, 1.0, 0.0),                                    # the identity
+    (lambda x: torch.zeros_like(x) - 0.6, 0.0, None),           # one B-like output for every input: collapse
+    (lambda x: -x, 1.0, None),                                  # diverse and far from the input
+])
+def test_probe_signals_of_known_generators(fn, diversity, identity) -> None:
+    from ganzoo.engine.health import HealthMonitor
+
+    g = torch.Generator().manual_seed(0)
+    probe = {"A": torch.rand(6, 3, 8, 8, generator=g) * 0.5 + 0.4, "B": torch.rand(6, 3, 8, 8, generator=g) * 0.5 - 0.9}
+    monitor = HealthMonitor(_Fixed(fn), None, HealthConfig(), None, probe=probe, rules={})
+    signals = monitor._probe_signals()
+    assert signals["probe/a2b/diversity"] == pytest.approx(diversity, abs=1e-3)
+    if identity is not None:
+        assert signals["probe/a2b/identity"] == pytest.approx(identity, abs=1e-3)
+    else:
+        assert signals["probe/a2b/identity"] > 0.5
