@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first u
     from ganzoo.api import Model, evaluate, load, train
     from ganzoo.components import (
         AdversarialLoss,
+        AdversarialLossConfig,
         Batch,
         Dataset,
         DatasetConfig,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first u
         TrainStep,
     )
     from ganzoo.config import ComponentConfig
+    from ganzoo.engine.health_rules import HealthContext, HealthFinding
     from ganzoo.metrics.base import Metric, MetricConfig
     from ganzoo.optim import OptimizerConfig, ScheduleConfig
     from ganzoo.pool import ImagePool
@@ -52,10 +54,12 @@ API_VERSION = 2
 
 _LAZY = {
     "ganzoo.api": ("Model", "evaluate", "load", "train"),
-    "ganzoo.components": ("AdversarialLoss", "Batch", "Dataset", "DatasetConfig", "Direction", "Discriminator",
+    "ganzoo.components": ("AdversarialLoss", "AdversarialLossConfig", "Batch", "Dataset", "DatasetConfig", "Direction",
+                          "Discriminator",
                           "DiscriminatorConfig", "Generator", "GeneratorConfig", "Loss", "LossConfig", "Method",
                           "MethodConfig", "Parts", "ReconstructionLoss", "Slot", "TrainStep"),
     "ganzoo.config": ("ComponentConfig",),
+    "ganzoo.engine.health_rules": ("HealthContext", "HealthFinding"),
     "ganzoo.metrics.base": ("Metric", "MetricConfig"),
     "ganzoo.optim": ("OptimizerConfig", "ScheduleConfig"),
     "ganzoo.pool": ("ImagePool",),
@@ -107,6 +111,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "API_VERSION",
     "AdversarialLoss",
+    "AdversarialLossConfig",
     "Batch",
     "ComponentConfig",
     "DataError",
@@ -118,6 +123,8 @@ __all__ = [
     "GanzooError",
     "Generator",
     "GeneratorConfig",
+    "HealthContext",
+    "HealthFinding",
     "ImagePool",
     "Loss",
     "LossConfig",

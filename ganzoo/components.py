@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 from ganzoo.config import ComponentConfig
+from ganzoo.data.augment import AugmentOp
+from ganzoo.errors import GanzooError
 from ganzoo.optim import OptimizerConfig, ScheduleConfig
+from ganzoo.stabilisers import AdaptiveAugment, gradient_penalty, noise_std
 
 Batch = dict[str, Any]
 """A training batch: ``{"A": Tensor, "B": Tensor, ...}``, images in [-1, 1], NCHW."""
@@ -49,6 +52,9 @@ class Generator(nn.Module, abc.ABC):
 
 class DiscriminatorConfig(ComponentConfig):
     input_nc: int = Field(3, gt=0, description="Channels of the judged image (6 for a concatenated pair).")
+    spectral_norm: bool = Field(
+        False, description="Spectral normalisation of every conv and linear layer (Miyato et al. 2018), applied "
+        "when the component is built; a checkpoint without it still loads.")
 
 
 class Discriminator(nn.Module, abc.ABC):
@@ -101,21 +107,125 @@ def _as_list(pred: Tensor | Sequence[Tensor]) -> list[Tensor]:
     return [pred] if isinstance(pred, Tensor) else list(pred)
 
 
+class AdversarialLossConfig(LossConfig):
+    """The weight and the stabilisers every GAN objective offers (see :mod:`ganzoo.stabilisers`)."""
+
+    r1_gamma: float = Field(
+        0.0, ge=0, description="R1 penalty gamma/2 E||grad D(real)||^2 (Mescheder et al. 2018): StyleGAN2 uses 10, "
+        "1 at 256 px, or 0.0002 x resolution^2 / batch; 0 disables.")
+    r2_gamma: float = Field(0.0, ge=0, description="R2 penalty: the same on generated images; 0 disables.")
+    reg_every: int = Field(
+        16, ge=1, description="Lazy regularisation: R1/R2 every k-th iteration, scaled by k (StyleGAN2: 16).")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="One-sided label smoothing: D's target for real images is 1 - s "
+        "(Salimans et al. 2016: 0.1); lsgan and vanilla only.")
+    instance_noise: float = Field(
+        0.0, ge=0, description="Std of Gaussian noise added to D's real and fake inputs (images in [-1, 1]), e.g. "
+        "0.1; 0 disables.")
+    instance_noise_steps: int = Field(
+        0, ge=0, description="Iterations over which instance_noise falls linearly to 0 (0: constant).")
+    augment: list[AugmentOp] = Field(
+        default_factory=list, description="Differentiable augmentation of D's real and fake inputs, e.g. "
+        "\"color,translation,cutout\" (DiffAugment); empty: none.")
+    augment_p: float = Field(
+        1.0, ge=0, le=1, description="Probability of each augment operation per image (ADA's start value).")
+    ada_target: float | None = Field(
+        None, ge=0, le=1, description="Adaptive augmentation (StyleGAN2-ADA): adjust augment_p to hold "
+        "r_t = E[sign(D(real))] near this target (reference 0.6); None keeps augment_p fixed.")
+    ada_kimg: float = Field(
+        500.0, gt=0, description="ADA speed: thousands of real images over which p can go from 0 to 1 (reference "
+        "500; small runs need far less, e.g. 2).")
+    ada_interval: int = Field(4, ge=1, description="D steps between ADA adjustments (reference 4).")
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _split_augment(cls, value: Any) -> Any:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+AdversarialObserver = Callable[[nn.Module, list[Tensor], list[Tensor]], None]
+"""Called with D and its (detached) scores on reals and fakes at every D step: how the engine's
+health monitor sees D's logits and accuracy without the method's help."""
+
+
 class AdversarialLoss(Loss):
     """A GAN objective. It calls the discriminator itself so that penalties on D (WGAN-GP, R1)
-    fit the same interface; multi-scale outputs are summed over scales."""
+    and the stabilisers of :class:`AdversarialLossConfig` fit the same interface; multi-scale
+    outputs are summed over scales.
+
+    ``threshold`` is the D score between "real" and "fake" calls (LSGAN's targets are 1 and 0,
+    so 0.5; logits 0): accuracy and ADA's r_t count scores against it. ``label_smoothing`` says
+    whether ``discriminator_term`` honours :attr:`real_label`. The engine sets ``iteration`` (for
+    lazy regularisation and noise annealing) and ``observers``.
+    """
+
+    Config: ClassVar[type[ComponentConfig]] = AdversarialLossConfig
+    threshold: ClassVar[float] = 0.0
+    label_smoothing: ClassVar[bool] = False
+
+    def __init__(self, config: ComponentConfig, name: str | None = None):
+        super().__init__(config, name)
+        self.iteration = 1
+        self.observers: list[AdversarialObserver] = []
+        c = config
+        if getattr(c, "label_smoothing", 0.0) and not self.label_smoothing:
+            raise GanzooError(f"loss '{self.name}': label_smoothing works with lsgan and vanilla targets, not with "
+                              f"{type(self).__name__}; set label_smoothing = 0")
+        self.ada = None
+        if getattr(c, "augment", None):
+            self.ada = AdaptiveAugment(c.augment, c.augment_p, c.ada_target, c.ada_kimg, c.ada_interval)
+
+    @property
+    def real_label(self) -> float:
+        """D's target for real images: 1, or 1 - label_smoothing."""
+        return 1.0 - float(getattr(self.config, "label_smoothing", 0.0))
+
+    @property
+    def double_backward(self) -> bool:
+        """Whether D's loss differentiates D's gradient (a penalty), which compiled graphs cannot do."""
+        c = self.config
+        return type(self).penalty is not AdversarialLoss.penalty or bool(
+            getattr(c, "r1_gamma", 0) or getattr(c, "r2_gamma", 0))
+
+    def d_input(self, x: Tensor) -> Tensor:
+        """What D sees of an image: augmented (DiffAugment / ADA) and with instance noise."""
+        if self.ada is not None:
+            x = self.ada(x)
+        c = self.config
+        std = noise_std(getattr(c, "instance_noise", 0.0), getattr(c, "instance_noise_steps", 0), self.iteration)
+        return x + std * torch.randn_like(x) if std > 0 else x
 
     def generator_loss(self, discriminator: nn.Module, fake: Tensor) -> Tensor:
-        preds = _as_list(discriminator(fake))
+        preds = _as_list(discriminator(self.d_input(fake)))
         return self.weight * sum(self.generator_term(p) for p in preds)
 
     def discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         """Loss of D on a real and a (detached) fake batch, including any penalty."""
-        fake = fake.detach()
+        real, fake = self.d_input(real.detach()), self.d_input(fake.detach())
         real_preds = _as_list(discriminator(real))
         fake_preds = _as_list(discriminator(fake))
         total = sum(self.discriminator_term(r, f) for r, f in zip(real_preds, fake_preds, strict=True))
-        return self.weight * (total + self.penalty(discriminator, real, fake))
+        total = total + self.penalty(discriminator, real, fake) + self.regularisation(discriminator, real, fake)
+        if self.ada is not None:
+            self.ada.observe(real_preds, self.threshold, real.shape[0])
+        if self.observers:
+            detached_real, detached_fake = [p.detach() for p in real_preds], [p.detach() for p in fake_preds]
+            for observe in self.observers:
+                observe(discriminator, detached_real, detached_fake)
+        return self.weight * total
+
+    def regularisation(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor | float:
+        """R1 and R2, lazily: every ``reg_every``-th iteration, times ``reg_every``."""
+        c = self.config
+        r1, r2, every = getattr(c, "r1_gamma", 0.0), getattr(c, "r2_gamma", 0.0), getattr(c, "reg_every", 1)
+        if not (r1 or r2) or self.iteration % every:
+            return 0.0
+        out: Tensor | float = 0.0
+        if r1:
+            out = out + 0.5 * r1 * every * gradient_penalty(discriminator, real)
+        if r2:
+            out = out + 0.5 * r2 * every * gradient_penalty(discriminator, fake)
+        return out
 
     @abc.abstractmethod
     def generator_term(self, fake_pred: Tensor) -> Tensor: ...

@@ -9,8 +9,8 @@ names, so arguments added here later break no plugin.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -75,3 +75,21 @@ def recipe_folders() -> Sequence[str | os.PathLike[str]]:
 @hookspec
 def register_bench_suites(suites: SuiteRegistrar) -> None:
     """Add named suites to ``ganzoo bench --suite``: ``suites.add("my-suite", [recipe, ...], description=...)``."""
+
+
+@hookspec
+def register_health_rules(rules: dict[str, Callable[[Any], Any]]) -> None:
+    """Add rules to the health monitor (while a run trains) and to ``ganzoo doctor``.
+
+    ``rules`` maps a rule name to a function of a :class:`ganzoo.HealthContext`
+    (``ctx.latest`` is the newest ``health`` record of ``metrics.jsonl``, ``ctx.history`` all of
+    them, ``ctx.evals`` the evaluations) returning a ``ganzoo.HealthFinding(saw, advice)`` or None::
+
+        @hookimpl
+        def register_health_rules(rules):
+            rules["d_too_slow"] = lambda ctx: ganzoo.HealthFinding("D accuracy at chance", ("--set ...",)) \
+                if ctx.latest.get("d/D/acc", 1) < 0.55 else None
+
+    A rule that holds for ``train.health.window`` records in a row warns once, with the step
+    its episode began. Names the built-in rules or an earlier plugin use are refused.
+    """

@@ -58,6 +58,8 @@ class PluginSet:
     registry: Registry
     plugins: list[PluginInfo] = field(default_factory=list)
     commands: dict[str, Any] = field(default_factory=dict)
+    health_rules: dict[str, Any] = field(default_factory=dict)
+    """Rule name -> function, added by the plugins' ``register_health_rules`` hooks."""
 
     @property
     def failed(self) -> list[PluginInfo]:
@@ -163,6 +165,7 @@ def load_plugins(
                         spec.config  # noqa: B018 - imports and checks the class
             commands = _plugin_commands(pm, plugin, result)
             folders = tuple(str(folder) for result_ in _call_hook(pm, plugin, "recipe_folders") for folder in result_)
+            rules = _plugin_rules(pm, plugin, result)
         except BaseException as exc:  # noqa: BLE001
             _isolate(exc)
             registry.remove_plugin(info.name)
@@ -170,6 +173,7 @@ def load_plugins(
             _fail(result, info, _describe_error(exc), strict, exc)
             continue
         result.commands.update(commands)
+        result.health_rules.update(rules)
         result.plugins.append(replace(info, components=registrar.count, commands=tuple(commands),
                                       recipe_folders=folders))
     return result
@@ -221,6 +225,22 @@ def _plugin_commands(pm: pluggy.PluginManager, plugin: Any, loaded: PluginSet) -
             owner = next(p for p in loaded.plugins if name in p.commands)
             raise GanzooError(f"command '{name}' is also added by plugin {owner.label}")
     return commands
+
+
+def _plugin_rules(pm: pluggy.PluginManager, plugin: Any, loaded: PluginSet) -> dict[str, Any]:
+    """Name -> rule of what the plugin's ``register_health_rules`` adds."""
+    if not _impls(pm, plugin, "register_health_rules"):
+        return {}
+    from ganzoo.engine.health_rules import BUILTIN_RULES
+
+    rules: dict[str, Any] = {}
+    _call_hook(pm, plugin, "register_health_rules", rules=rules)
+    for name, rule in rules.items():
+        if name in BUILTIN_RULES or name in loaded.health_rules:
+            raise GanzooError(f"register_health_rules: rule '{name}' exists already")
+        if not callable(rule):
+            raise GanzooError(f"register_health_rules: rule '{name}' is not callable")
+    return rules
 
 
 def _fail(result: PluginSet, info: PluginInfo, message: str, strict: bool, exc: BaseException | None = None):

@@ -142,7 +142,12 @@ class ComponentSpec:
 
         if not isinstance(config, BaseModel):
             config = self.make_config(config)
-        return self.cls(config, **kwargs)
+        built = self.cls(config, **kwargs)
+        if self.kind == "discriminator" and getattr(config, "spectral_norm", False):
+            from ganzoo.stabilisers import spectral_norm
+
+            spectral_norm(built)  # here, so every discriminator has the option without its own code
+        return built
 
 
 def _summary(cls: type) -> str:

@@ -39,7 +39,7 @@ def test_every_log_line_has_a_kind(tiny_recipe, tmp_path):
     recs = records(result.run_dir)
     assert all(list(r)[:2] == ["kind", "step"] for r in recs)  # kind first, then step
     kinds = {r["kind"] for r in recs}
-    assert kinds == {"event", "eval", "train", "speed", "samples", "checkpoint"}
+    assert kinds == {"event", "eval", "train", "speed", "samples", "checkpoint", "health"}
     assert [r["name"] for r in recs if r["kind"] == "checkpoint"] == ["step_0000002", "final"]
     assert [r["path"] for r in recs if r["kind"] == "checkpoint"][-1] == "checkpoints/final"
     assert all("G_A" in r for r in recs if r["kind"] == "train")

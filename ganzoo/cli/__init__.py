@@ -21,6 +21,7 @@ from ganzoo.cli import (
     components,
     data,
     docs,
+    doctor,
     evaluate,
     export,
     plugin,
@@ -121,7 +122,7 @@ def _options(
     """A plugin-based GAN zoo for image-to-image translation."""
 
 
-BUILTIN = (components, recipes, train, data, translate, evaluate, export, bench, plugin, docs, weights)
+BUILTIN = (components, recipes, train, data, translate, evaluate, export, bench, doctor, plugin, docs, weights)
 """The modules of the built-in commands, registered in this order."""
 
 for _module in BUILTIN:

@@ -111,15 +111,17 @@ class BatchAugment:
         elif not isinstance(config, AugmentConfig):
             config = AugmentConfig.model_validate(dict(config))
         self.config = config
+        self.p = config.p
+        """Probability of each operation per image; adaptive augmentation (ADA) changes it as it trains."""
         seed = config.seed if seed is None else seed
         self.generator: torch.Generator | None = None if seed is None else torch.Generator().manual_seed(seed)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.config.policy) and self.config.p > 0
+        return bool(self.config.policy) and self.p > 0
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(policy={','.join(self.config.policy) or 'none'}, p={self.config.p})"
+        return f"{type(self).__name__}(policy={','.join(self.config.policy) or 'none'}, p={self.p})"
 
     # ------------------------------------------------------------ public calls
 
@@ -171,9 +173,9 @@ class BatchAugment:
 
     def _applies(self, n: int) -> Tensor:
         """(N,) bool: which images this operation touches (probability p)."""
-        if self.config.p >= 1.0:
+        if self.p >= 1.0:
             return torch.ones(n, dtype=torch.bool)
-        return torch.rand(n, generator=self.generator) < self.config.p
+        return torch.rand(n, generator=self.generator) < self.p
 
     # ------------------------------------------------------------ DiffAugment: color
 

@@ -31,8 +31,7 @@ def discriminators(method: Method) -> dict[str, nn.Module]:
 def needs_double_backward(method: Method) -> bool:
     """Whether an adversarial loss of the method adds a penalty (WGAN-GP, R1): those take the
     gradient of D's gradient, which compiled graphs do not support."""
-    return any(isinstance(m, AdversarialLoss) and type(m).penalty is not AdversarialLoss.penalty
-               for m in method.modules())
+    return any(isinstance(m, AdversarialLoss) and m.double_backward for m in method.modules())
 
 
 def compile_targets(method: Method, *, include_discriminators: bool = True) -> dict[str, nn.Module]:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ganzoo.data.augment import AugmentConfig
+from ganzoo.engine.health_rules import HealthConfig
 from ganzoo.engine.runtime import PrecisionName
 
 
@@ -109,6 +110,9 @@ class TrainSection(Section):
         "pip install 'ganzoo[tensorboard]'), csv (run_dir/metrics.csv), wandb (pip install 'ganzoo[wandb]'; "
         "WANDB_MODE=offline works without an account). A missing package is one warning at start.",
     )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="The health monitor: signals logged each log window and rules that warn (see: ganzoo doctor).")
 
     @model_validator(mode="before")
     @classmethod

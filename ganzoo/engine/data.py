@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
 from ganzoo.components import Batch, Dataset
@@ -60,3 +62,24 @@ def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_ste
         yield from loader
         sampler.epoch += 1
         sampler.start_batch = 0
+
+
+def loader_options(train: Any, device: torch.device) -> dict[str, Any]:
+    """DataLoader options from the [train] table: pinned memory only where copies go to a GPU;
+    persistent workers and prefetching only with workers (DataLoader refuses them without)."""
+    options: dict[str, Any] = {"num_workers": train.num_workers, "pin_memory": device.type == "cuda"}
+    if train.num_workers:
+        options.update(persistent_workers=train.persistent_workers, prefetch_factor=train.prefetch_factor)
+    return options
+
+
+def prepare_batch(batch: Batch, device: torch.device, augment: Any, *, paired: bool, channels_last: bool) -> Batch:
+    """A batch on the device (asynchronously from pinned memory), augmented there (where it is
+    cheap), in the networks' memory format."""
+    batch = {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    if augment is not None:
+        batch = augment.apply_batch(batch, paired=paired)
+    if channels_last:
+        batch = {k: v.contiguous(memory_format=torch.channels_last) if isinstance(v, Tensor) and v.dim() == 4
+                 else v for k, v in batch.items()}
+    return batch

@@ -199,6 +199,14 @@ def write_index(run_dir: Path, *, title: str, records: Sequence[Mapping[str, Any
                             for k in keys)
             parts.append(f"<tr><td>{r['step']}</td>{cells}</tr>")
         parts.append("</table>")
+    warnings = [r for r in records if r.get("event") == "health_warning"]
+    if warnings:  # the health monitor's episodes, with the step each began (ganzoo doctor tells more)
+        parts.append("<h2>Health warnings</h2><table><tr><th>rule</th><th>from step</th><th>what it saw</th>"
+                     "<th>try</th></tr>")
+        parts += [f"<tr><td>{html.escape(str(w.get('rule')))}</td><td>{w.get('start', w['step'])}</td><td>"
+                  f"{html.escape(str(w.get('saw', '')))}</td><td>{html.escape('; '.join(w.get('advice', [])))}"
+                  "</td></tr>" for w in warnings]
+        parts.append("</table>")
     if (run_dir / "loss_curves.png").is_file():
         parts.append("<h2>Losses</h2><img src='loss_curves.png' alt='loss curves'>")
     entries = sample_entries(run_dir / "samples")

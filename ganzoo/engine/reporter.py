@@ -60,8 +60,8 @@ class Reporter:
         """A plain-text warning (brackets in it, as in pip's extras, are not markup)."""
         self.say(f"[yellow]warning:[/yellow] {escape(message)}")
 
-    def event(self, step: int, name: str, **fields: Any) -> None:
-        self.log.write({"step": step, "event": name, **fields}, kind="event")
+    def event(self, step: int, name: str, *, kind: str = "event", **fields: Any) -> None:
+        self.log.write({"step": step, "event": name, **fields}, kind=kind)
 
     def checkpoint(self, step: int, path: Path) -> None:
         where = path.relative_to(self.run_dir) if path.is_relative_to(self.run_dir) else path

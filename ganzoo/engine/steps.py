@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganzoo.components import Batch, Method, TrainStep
+from ganzoo.components import AdversarialLoss, Batch, Method, TrainStep
 from ganzoo.engine import distributed as ddp
 from ganzoo.engine.checkpoint import latest_complete
 from ganzoo.engine.runtime import Runtime
@@ -112,6 +112,10 @@ class StepRunner:
         self.grad_clip, self.check_every = grad_clip, check_finite_every
         self.ema, self.cudagraphs = ema, cudagraphs
         self.params = {name: unique(p) for name, p in method.param_groups().items()}
+        unknown = set(getattr(method.config, "lr_by_group", {})) - set(self.params)
+        if unknown:  # a misspelt group would silently train at the common lr
+            raise GanzooError(f"method.lr_by_group names {', '.join(sorted(unknown))}, which is not an optimizer group "
+                              f"of this method ({', '.join(self.params)})")
         fused = runtime.device.type == "cuda"  # one kernel per step for all parameters; foreach elsewhere
         self.optimizers = {name: build_optimizer(p, method.optimizer_config(name), fused=fused)
                            for name, p in self.params.items()}
@@ -127,6 +131,9 @@ class StepRunner:
         self.names = {id(p): n for n, p in method.named_parameters(remove_duplicate=False)}
         self.guard = FiniteGuard(runtime, checkpoint_dir, self.names)
         self._sync_buffers = [b for b in method.buffers() if b.is_floating_point()]
+        self.adversarial = [m for m in method.modules() if isinstance(m, AdversarialLoss)]
+        self.term_steps: dict[str, str] = {}
+        """Loss term -> the step that computed it (the health monitor's loss shares are per step)."""
 
     def iteration(self, batch: Batch, number: int) -> dict[str, Tensor]:
         """Iteration ``number`` (1-based): every step, then schedules, the average and buffers.
@@ -134,6 +141,8 @@ class StepRunner:
         logged: dict[str, Tensor] = {}
         if self.cudagraphs:  # graphs' outputs from the last iteration are no longer in use
             torch.compiler.cudagraph_mark_step_begin()
+        for loss in self.adversarial:  # lazy regularisation and noise annealing count iterations
+            loss.iteration = number
         for step in self.steps:
             for _ in range(step.repeat):
                 logged.update(self._step(step, batch, number))
@@ -169,7 +178,6 @@ class StepRunner:
                 if scaler is not None:
                     scaler.unscale_(optimizer)
                 norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
-                logged[f"grad_norm/{step.optimizer}"] = norm.detach()
             if scaler is None:  # under fp16 the scaler skips steps with inf gradients by design
                 grads = [p.grad for p in params if p.grad is not None]
                 if grads:
@@ -177,12 +185,15 @@ class StepRunner:
                     self.guard.record_gradients(number, step.name, params, norm)
                     if self.check_every == 1:
                         self.guard.check()
+            if norm is not None:  # a signal of the health monitor (inf: a step the fp16 scaler skips)
+                logged[f"grad_norm/{step.optimizer}"] = norm.detach()
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()
             else:
                 optimizer.step()
         logged.update({k: v.detach() for k, v in terms.items()})
+        self.term_steps.update(dict.fromkeys(terms, step.name))
         return logged
 
     def check_state(self, iteration: int) -> None:

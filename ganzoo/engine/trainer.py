@@ -25,21 +25,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.console import Console
 from rich.markup import escape
-from torch import Tensor
 
 from ganzoo.components import Batch
 from ganzoo.engine import accel
 from ganzoo.engine import distributed as ddp
 from ganzoo.engine.checkpoint import remove_stale_temporaries
 from ganzoo.engine.clock import TrainClock
-from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
+from ganzoo.engine.data import ResumableBatchSampler, infinite_batches, loader_options, prepare_batch
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.evaluation import BestTracker, Evaluator
+from ganzoo.engine.health import HealthMonitor, probe_batch
 from ganzoo.engine.reporter import Reporter, write_run_files
 from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
 from ganzoo.engine.run_state import RunState, resumed_message, seed_everything
@@ -177,8 +176,12 @@ class Trainer:
                 info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
                       "total": self.total, "device": rt.describe(), "batch": t.batch_size,
                       "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
+            self.health = HealthMonitor(self.method, self.runner, t.health, self.reporter, dist=rt.dist,
+                                        probe=probe_batch(self.resolved, t.health.probe_items * t.health.enabled,
+                                                          rt.device), best_metric=t.best_metric, best_mode=t.best_mode)
             if self.resume:
                 self.reporter.log.truncate_after(self.step)
+                self.health.replay(self.reporter.log.records())
                 self.reporter.say(resumed)
             if self.is_main:
                 write_run_files(self.run_dir, self.resolved.to_toml())
@@ -192,7 +195,7 @@ class Trainer:
             if self.step == 0:
                 self._evaluate(result)
             batches = infinite_batches(self.dataset, self.sampler, self.step, seed=ddp.rank_seed(
-                self.resolved.run.seed, rt.dist.rank), **self._loader_kwargs())
+                self.resolved.run.seed, rt.dist.rank), **loader_options(t, rt.device))
             self._loop(batches, result)
             if not result.stopped_early:
                 self.save("final")
@@ -224,12 +227,12 @@ class Trainer:
                     self.reporter.losses(losses)
                     self._periodic(result)
             except _StopRequested:
-                path = self.save()
-                self.reporter.say(f"[yellow]interrupted at step {self.step}; saved {path}. Continue with: "
-                                  f"ganzoo resume {self.run_dir}[/yellow]")
+                path, why = self.save(), self.health.stop_reason  # why: a health rule's reaction, or a signal
+                self.reporter.say(f"[yellow]{f'stopped by train.health ({why})' if why else 'interrupted'} at step "
+                                  f"{self.step}; saved {path}. Continue with: ganzoo resume {self.run_dir}[/yellow]")
                 # another rank's signal stops this one too: a stop request, as SIGTERM's
-                result.stopped_early, result.stop_signal = True, stop.received or signal.SIGTERM
-                self.reporter.event(self.step, "interrupted")
+                result.stopped_early, result.stop_signal = True, None if why else stop.received or signal.SIGTERM
+                self.reporter.event(self.step, "interrupted", **({"health": why} if why else {}))
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, mid-iteration, without saving
                 self.reporter.event(self.step, "aborted")
                 raise
@@ -246,6 +249,8 @@ class Trainer:
         t, step = self.train, self.step
         if step % t.log_every == 0 or step == self.total:
             self.reporter.log_window(step, self.runner.learning_rates())
+            if self.health.window(step, self.reporter.last_means, self.runner.learning_rates()):
+                raise _StopRequested  # a health rule whose reaction is stop (saved, resumable)
         self.reporter.advance(step)
         if t.sample_every and step % t.sample_every == 0:
             self._samples()
@@ -255,15 +260,8 @@ class Trainer:
             self.save()
 
     def _prepare(self, batch: Batch) -> Batch:
-        """Batch to the device (asynchronously from pinned memory), augmented there, in the
-        networks' memory format."""
-        batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
-        if self.augment is not None:
-            batch = self.augment.apply_batch(batch, paired=bool(getattr(self.dataset, "paired", False)))
-        if self.train.channels_last:
-            batch = {k: v.contiguous(memory_format=torch.channels_last) if isinstance(v, Tensor) and v.dim() == 4
-                     else v for k, v in batch.items()}
-        return batch
+        return prepare_batch(batch, self.device, self.augment, paired=bool(getattr(self.dataset, "paired", False)),
+                             channels_last=self.train.channels_last)
 
     def save(self, name: str | None = None, *, point_latest: bool = True) -> Path:
         """Write a checkpoint of the current step (every rank calls this; rank 0 writes)."""
@@ -285,16 +283,11 @@ class Trainer:
         with self.clock.paused():
             scores = self.evaluator(self.method, self.ema)
         self.reporter.evaluation(self.step, scores)
+        if self.health.evaluation(self.step, scores) and 0 < self.step < self.total:
+            raise _StopRequested
         result.evaluations.append({"step": self.step, **scores})
         if self.step == 0:  # nothing trained yet, but a best_metric no evaluation reports fails now
             self.tracker.check(scores)
         elif self.tracker.improved(self.step, scores):
             self.save("best", point_latest=False)
             self.reporter.event(self.step, "best", metric=self.tracker.key, value=self.tracker.best["value"])
-
-    def _loader_kwargs(self) -> dict[str, Any]:
-        t = self.train
-        kwargs: dict[str, Any] = {"num_workers": t.num_workers, "pin_memory": self.device.type == "cuda"}
-        if t.num_workers:
-            kwargs.update(persistent_workers=t.persistent_workers, prefetch_factor=t.prefetch_factor)
-        return kwargs

@@ -1,5 +1,6 @@
 """GAN objectives. Each defines the per-scale terms; ganzoo.AdversarialLoss sums over scales,
-applies the weight and calls the discriminator."""
+applies the weight, calls the discriminator and offers the stabilisers of
+ganzoo.AdversarialLossConfig (R1/R2, instance noise, label smoothing, D augmentation with ADA)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ class LSGANLoss(ganzoo.AdversarialLoss):
     learns at half the rate of G.
     """
 
+    threshold = 0.5
+    label_smoothing = True
+
     def generator_term(self, fake_pred: Tensor) -> Tensor:
         return F.mse_loss(fake_pred, torch.ones_like(fake_pred))
 
     def discriminator_term(self, real_pred: Tensor, fake_pred: Tensor) -> Tensor:
-        real = F.mse_loss(real_pred, torch.ones_like(real_pred))
+        real = F.mse_loss(real_pred, torch.full_like(real_pred, self.real_label))
         fake = F.mse_loss(fake_pred, torch.zeros_like(fake_pred))
         return 0.5 * (real + fake)
 
@@ -30,11 +34,13 @@ class LSGANLoss(ganzoo.AdversarialLoss):
 class VanillaGANLoss(ganzoo.AdversarialLoss):
     """The original GAN objective as binary cross-entropy with logits (pix2pix's default)."""
 
+    label_smoothing = True
+
     def generator_term(self, fake_pred: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(fake_pred, torch.ones_like(fake_pred))
 
     def discriminator_term(self, real_pred: Tensor, fake_pred: Tensor) -> Tensor:
-        real = F.binary_cross_entropy_with_logits(real_pred, torch.ones_like(real_pred))
+        real = F.binary_cross_entropy_with_logits(real_pred, torch.full_like(real_pred, self.real_label))
         fake = F.binary_cross_entropy_with_logits(fake_pred, torch.zeros_like(fake_pred))
         return 0.5 * (real + fake)
 
@@ -49,7 +55,7 @@ class HingeLoss(ganzoo.AdversarialLoss):
         return F.relu(1.0 - real_pred).mean() + F.relu(1.0 + fake_pred).mean()
 
 
-class WGANGPConfig(ganzoo.LossConfig):
+class WGANGPConfig(ganzoo.AdversarialLossConfig):
     gp_weight: float = Field(10.0, ge=0, description="Weight of the gradient penalty (Gulrajani et al.: 10).")
 
 
