@@ -25,3 +25,17 @@ class TestUNIT(MethodContract):
     method = "unit"
     overrides = ("generator.dim=4", "generator.n_res=1", "discriminator.dim=4", "discriminator.n_layer=2",
                  "discriminator.num_scales=2")
+
+
+TINY_CUT = ("generator.type='resnet_6blocks'", "generator.ngf=4", *TINY_PATCHGAN, "nce_loss.num_patches=16",
+            "nce_loss.mlp_width=8")
+
+
+class TestCUT(MethodContract):
+    method = "cut"
+    overrides = TINY_CUT
+
+
+class TestFastCUT(MethodContract):
+    method = "fastcut"
+    overrides = TINY_CUT

@@ -63,6 +63,7 @@ def evaluate(
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""
     with user_errors():
         from ganzoo.engine.loading import load_trained
+        from ganzoo.inference import check_direction
         from ganzoo.metrics.evaluate import build_metrics
         from ganzoo.metrics.evaluate import evaluate as run_evaluation
 
@@ -82,6 +83,10 @@ def evaluate(
         metric_objs = build_metrics(names, options, registry)
         dev = runtime_options(device, precision)
         resolved, method, ckpt_dir = load_trained(source, device=dev)
+        one_sided = [d for d in directions if d not in method.directions]
+        if one_sided and direction != "both":
+            check_direction(method, direction)  # raises, saying what the method translates
+        directions = [d for d in directions if d not in one_sided]
         dataset = _dataset(resolved, data, split, registry)
         n = len(dataset) if max_items is None else min(max_items, len(dataset))
         with progress(err, show_progress) as bar:
@@ -90,6 +95,9 @@ def evaluate(
                                     directions=directions, batch_size=batch_size, precision=precision,
                                     quantize=quantize, workers=workers,
                                     on_batch=lambda _d, k: bar.advance(task, k))
+        for d in one_sided:
+            report.skipped[f"{d}/all metrics"] = (f"method {resolved.method.spec.name} translates "
+                                                  f"{', '.join(directions)} only")
         report.protocol["checkpoint"] = str(ckpt_dir)
         report.protocol["step"] = _step(ckpt_dir)
         report.protocol["data"] = resolved.data.table() if not data else {**resolved.data.table(), "overrides": data}

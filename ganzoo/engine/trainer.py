@@ -195,7 +195,8 @@ class Trainer:
             if self.step == 0:
                 self._evaluate(result)
             batches = infinite_batches(self.dataset, self.sampler, self.step, seed=ddp.rank_seed(
-                self.resolved.run.seed, rt.dist.rank), **loader_options(t, rt.device))
+                self.resolved.run.seed, rt.dist.rank), stages=self.dataset.stages(self.total),
+                **loader_options(t, rt.device))
             self._loop(batches, result)
             if not result.stopped_early:
                 self.save("final")

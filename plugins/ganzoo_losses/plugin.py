@@ -12,3 +12,4 @@ def register_components(registrar: ganzoo.Registrar) -> None:
     registrar.loss("wgangp", "ganzoo_losses.adversarial:WGANGPLoss")
     registrar.loss("l1", "ganzoo_losses.reconstruction:L1Loss")
     registrar.loss("mse", "ganzoo_losses.reconstruction:MSELoss")
+    registrar.loss("patchnce", "ganzoo_losses.contrastive:PatchNCELoss")
