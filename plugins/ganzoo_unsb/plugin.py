@@ -1,0 +1,35 @@
+"""Entry point of the ``unsb`` plugin: registers UNSB's time-conditioned networks and the method.
+
+Kept apart from the package ``__init__`` so that importing the classes never touches the
+registry; ganzoo calls :func:`register_components` when it loads plugins.
+"""
+
+from __future__ import annotations
+
+import ganzoo
+from ganzoo_unsb.method import UNSB
+from ganzoo_unsb.networks import EnergyNetwork, TimePatchGAN, TimeResnetGenerator
+
+
+@ganzoo.hookimpl
+def register_components(registrar: ganzoo.Registrar) -> None:
+    registrar.generator(
+        "unsb_resnet_9blocks",
+        TimeResnetGenerator,
+        summary="UNSB's ResNet-9 conditioned on the bridge's time step and a noise vector (AdaIN-style).",
+    )
+    registrar.discriminator(
+        "unsb_patchgan",
+        TimePatchGAN,
+        summary="PatchGAN conditioned on the bridge's time step (UNSB's discriminator).",
+    )
+    registrar.discriminator(
+        "unsb_energy",
+        EnergyNetwork,
+        summary="UNSB's energy network: the time-conditioned PatchGAN on two (x_t, x_1) pairs (12 channels).",
+    )
+    registrar.method(
+        "unsb",
+        UNSB,
+        summary="UNSB (Kim et al. 2023): unpaired translation as a Schrodinger bridge, multi-step inference (A->B).",
+    )
