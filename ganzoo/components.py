@@ -16,6 +16,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganzoo.config import ComponentConfig
+from ganzoo.errors import GanzooError
 from ganzoo.optim import OptimizerConfig, ScheduleConfig
 
 Batch = dict[str, Any]
@@ -45,6 +46,35 @@ class Generator(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def forward(self, x: Tensor) -> Tensor: ...
+
+    def feature_layers(self) -> dict[str, int]:
+        """The intermediate features this generator offers to losses that compare them (PatchNCE),
+        by name -> channels, in the order the forward pass computes them. Empty by default: a
+        generator opts in by overriding this and :meth:`compute_features`.
+
+        Named, not indexed, so a loss never depends on how a network lays out its modules."""
+        return {}
+
+    def features(self, x: Tensor, layers: Sequence[str]) -> list[Tensor]:
+        """The named intermediate features of ``x``, in the order of ``layers``; the forward pass
+        stops after the last one it needs. Raises :class:`GanzooError` for a generator that offers
+        none, or for a name it does not offer."""
+        offered = self.feature_layers()
+        name = type(self).__name__
+        if not offered:
+            raise GanzooError(f"generator {name} offers no intermediate features (feature_layers() is empty), so "
+                              "it cannot be used with a feature loss such as PatchNCE; choose one that does, "
+                              "e.g. resnet_9blocks")
+        unknown = [layer for layer in layers if layer not in offered]
+        if unknown or not layers:
+            asked = f"unknown feature layer(s) {', '.join(map(repr, unknown))}" if unknown else "no feature layer asked"
+            raise GanzooError(f"generator {name}: {asked}; it offers {', '.join(offered)}")
+        return self.compute_features(x, list(layers))
+
+    def compute_features(self, x: Tensor, layers: list[str]) -> list[Tensor]:
+        """Implementation of :meth:`features` for generators that offer features; ``layers`` are
+        already checked against :meth:`feature_layers`."""
+        raise NotImplementedError(f"{type(self).__name__} lists feature layers but does not compute them")
 
 
 class DiscriminatorConfig(ComponentConfig):
@@ -178,14 +208,22 @@ class Slot:
 @dataclass
 class TrainStep:
     """One optimisation step of an iteration: ``compute(batch)`` returns named, already weighted
-    loss terms; the engine sums them, back-propagates and steps ``optimizer``. Parameters of
-    ``frozen`` modules get no gradient during the step (D during the G step)."""
+    loss terms; the engine sums them, back-propagates and steps ``optimizer`` (and the optimizers
+    named in ``also``, from the same loss). Parameters of ``frozen`` modules get no gradient
+    during the step (D during the G step)."""
 
     name: str
     optimizer: str
     compute: Callable[[Batch], Mapping[str, Tensor]]
     frozen: Sequence[nn.Module] = ()
     repeat: int = 1
+    also: Sequence[str] = ()
+    """Further param groups stepped by the same loss, each keeping its own optimizer, learning
+    rate and clipping: CUT's projection heads (group ``F``) learn in the generator's step."""
+
+    @property
+    def optimizers(self) -> tuple[str, ...]:
+        return (self.optimizer, *self.also)
 
 
 class MethodConfig(ComponentConfig):

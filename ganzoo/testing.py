@@ -191,8 +191,9 @@ class MethodContract:
             assert losses, f"step {step.name} returned no loss terms"
             assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values()), losses
             sum(losses.values()).backward()
-            assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in groups[step.optimizer]), \
-                f"step {step.name} gives its optimizer {step.optimizer} no gradient"
+            for name in step.optimizers:
+                assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in groups[name]), \
+                    f"step {step.name} gives its optimizer {name} no gradient"
 
     def test_one_engine_iteration_trains_and_checkpoints(self, tmp_path: Path) -> None:
         import math

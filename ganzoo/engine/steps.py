@@ -121,9 +121,10 @@ class StepRunner:
                         if runtime.dtype == torch.float16 else {})
         self.steps: list[TrainStep] = method.train_steps()
         for s in self.steps:
-            if s.optimizer not in self.optimizers:
-                raise GanzooError(f"method step '{s.name}' uses optimizer '{s.optimizer}', which "
-                                  f"param_groups() does not define ({', '.join(self.optimizers)})")
+            for name in s.optimizers:
+                if name not in self.optimizers:
+                    raise GanzooError(f"method step '{s.name}' uses optimizer '{name}', which "
+                                      f"param_groups() does not define ({', '.join(self.optimizers)})")
         self.names = {id(p): n for n, p in method.named_parameters(remove_duplicate=False)}
         self.guard = FiniteGuard(runtime, checkpoint_dir, self.names)
         self._sync_buffers = [b for b in method.buffers() if b.is_floating_point()]
@@ -151,11 +152,12 @@ class StepRunner:
         return logged
 
     def _step(self, step: TrainStep, batch: Batch, number: int) -> dict[str, Tensor]:
-        optimizer, scaler = self.optimizers[step.optimizer], self.scalers.get(step.optimizer)
-        params = self.params[step.optimizer]
+        # one loss has one scale: the step's first optimizer's scaler serves every group it steps
+        names, scaler = step.optimizers, self.scalers.get(step.optimizer)
         logged: dict[str, Tensor] = {}
         with frozen(step.frozen):
-            optimizer.zero_grad(set_to_none=True)
+            for name in names:
+                self.optimizers[name].zero_grad(set_to_none=True)
             with self.runtime.autocast():
                 terms = dict(step.compute(batch))
                 total = sum(terms.values())
@@ -163,27 +165,35 @@ class StepRunner:
             if self.check_every == 1:
                 self.guard.check()
             (scaler.scale(total) if scaler is not None else total).backward()  # type: ignore[union-attr]
-            ddp.all_reduce_gradients(params, self.runtime.dist)
-            norm = None
-            if self.grad_clip:
-                if scaler is not None:
-                    scaler.unscale_(optimizer)
-                norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
-                logged[f"grad_norm/{step.optimizer}"] = norm.detach()
-            if scaler is None:  # under fp16 the scaler skips steps with inf gradients by design
-                grads = [p.grad for p in params if p.grad is not None]
-                if grads:
-                    norm = norm if norm is not None else torch.nn.utils.get_total_norm(grads, foreach=True)
-                    self.guard.record_gradients(number, step.name, params, norm)
-                    if self.check_every == 1:
-                        self.guard.check()
+            for name in names:
+                self._gradients(step, name, scaler, number, logged)
+            if self.check_every == 1:
+                self.guard.check()
+            for name in names:
+                if scaler is not None:  # under fp16 the scaler skips steps with inf gradients by design
+                    scaler.step(self.optimizers[name])
+                else:
+                    self.optimizers[name].step()
             if scaler is not None:
-                scaler.step(optimizer)
                 scaler.update()
-            else:
-                optimizer.step()
         logged.update({k: v.detach() for k, v in terms.items()})
         return logged
+
+    def _gradients(self, step: TrainStep, name: str, scaler: Any, number: int, logged: dict[str, Tensor]) -> None:
+        """Average one group's gradients across processes, clip them, and record their norm."""
+        optimizer, params = self.optimizers[name], self.params[name]
+        ddp.all_reduce_gradients(params, self.runtime.dist)
+        norm = None
+        if self.grad_clip:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+            logged[f"grad_norm/{name}"] = norm.detach()
+        if scaler is None:
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                norm = norm if norm is not None else torch.nn.utils.get_total_norm(grads, foreach=True)
+                self.guard.record_gradients(number, step.name, params, norm)
 
     def check_state(self, iteration: int) -> None:
         """Raise, naming the first bad tensor, unless every weight, buffer, weight average and

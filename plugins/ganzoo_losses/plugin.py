@@ -1,5 +1,5 @@
 import ganzoo
-from ganzoo_losses import HingeLoss, L1Loss, LSGANLoss, MSELoss, VanillaGANLoss, WGANGPLoss
+from ganzoo_losses import HingeLoss, L1Loss, LSGANLoss, MSELoss, PatchNCELoss, VanillaGANLoss, WGANGPLoss
 
 
 @ganzoo.hookimpl
@@ -10,3 +10,4 @@ def register_components(registrar: ganzoo.Registrar) -> None:
     registrar.loss("wgangp", WGANGPLoss)
     registrar.loss("l1", L1Loss)
     registrar.loss("mse", MSELoss)
+    registrar.loss("patchnce", PatchNCELoss)

@@ -66,6 +66,15 @@ def init_gain_field(default: float = 0.02) -> Any:
     )
 
 
+def antialias_field(default: bool = False) -> Any:
+    return Field(
+        default,
+        description="Anti-aliased resampling as CUT's networks: a stride-1 conv then a [1,2,1] blur-pool instead of "
+        "each strided conv, and blur upsampling then a conv instead of each transposed conv. Off: the CycleGAN "
+        "reference's layers (and its checkpoints' keys).",
+    )
+
+
 def dropout_field(default: bool = False) -> Any:
     return Field(default, description="Dropout(0.5) inside residual blocks / inner U-Net blocks (pix2pix noise).")
 

@@ -13,9 +13,11 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
+from ganzoo_networks.antialias import BlurDownsample
 from ganzoo_networks.common import (
     InitType,
     Norm,
+    antialias_field,
     coerce_config,
     conv_bias,
     init_gain_field,
@@ -37,6 +39,7 @@ class NLayerDiscriminatorConfig(ganzoo.DiscriminatorConfig):
     norm: Norm = norm_field()
     init_type: InitType = init_type_field()
     init_gain: float = init_gain_field()
+    antialias: bool = antialias_field()
 
 
 class PixelDiscriminatorConfig(ganzoo.DiscriminatorConfig):
@@ -46,13 +49,15 @@ class PixelDiscriminatorConfig(ganzoo.DiscriminatorConfig):
     init_gain: float = init_gain_field()
 
 
-def receptive_field(n_layers: int) -> int:
+def receptive_field(n_layers: int, antialias: bool = False) -> int:
     """Side in pixels of the input patch one output score of an ``n_layers`` PatchGAN sees
-    (16, 34, 70, 142, ... for 1, 2, 3, 4 layers): a quick way to pick n_layers for a dataset."""
+    (16, 34, 70, 142, ... for 1, 2, 3, 4 layers; a little more anti-aliased, where each
+    strided conv is a stride-1 conv and a 3x3 blur): a quick way to pick n_layers for a dataset."""
+    strided = [(_KERNEL, 1), (3, 2)] if antialias else [(_KERNEL, 2)]
     rf = 1
-    # Walk back from the output: two stride-1 convs, then n_layers stride-2 convs.
-    for stride in [1, 1] + [2] * n_layers:
-        rf = rf * stride + (_KERNEL - stride)
+    # Walk back from the output: two stride-1 convs, then n_layers strided stages.
+    for kernel, stride in [(_KERNEL, 1), (_KERNEL, 1)] + strided[::-1] * n_layers:
+        rf = rf * stride + (kernel - stride)
     return rf
 
 
@@ -61,6 +66,8 @@ class NLayerDiscriminator(ganzoo.Discriminator):
     then a 1-channel conv giving a map of patch scores (30x30 for a 256 px input at 3 layers).
 
     The first conv has no norm: normalising the raw image would discard its absolute colour.
+    With ``antialias`` each strided conv becomes a stride-1 conv followed by a blur-pool
+    (:class:`~ganzoo_networks.antialias.BlurDownsample`), as CUT's discriminator.
     """
 
     Config = NLayerDiscriminatorConfig
@@ -70,26 +77,29 @@ class NLayerDiscriminator(ganzoo.Discriminator):
         super().__init__(config)
         c = config
         make_norm, bias = norm_layer(c.norm), conv_bias(c.norm)
+        stride = 1 if c.antialias else 2
         layers: list[nn.Module] = [
-            nn.Conv2d(c.input_nc, c.ndf, _KERNEL, stride=2, padding=_PAD),
+            nn.Conv2d(c.input_nc, c.ndf, _KERNEL, stride=stride, padding=_PAD),
             nn.LeakyReLU(0.2, True),
         ]
+        layers += [BlurDownsample(c.ndf)] if c.antialias else []
         mult = 1
         for n in range(1, c.n_layers + 1):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < c.n_layers else 1
+            last = n == c.n_layers
             layers += [
-                nn.Conv2d(c.ndf * prev, c.ndf * mult, _KERNEL, stride=stride, padding=_PAD, bias=bias),
+                nn.Conv2d(c.ndf * prev, c.ndf * mult, _KERNEL, stride=1 if last else stride, padding=_PAD, bias=bias),
                 make_norm(c.ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
+            layers += [BlurDownsample(c.ndf * mult)] if c.antialias and not last else []
         layers.append(nn.Conv2d(c.ndf * mult, 1, _KERNEL, stride=1, padding=_PAD))
         self.model = nn.Sequential(*layers)
         _init_weights(self, c.init_type, c.init_gain)
 
     @property
     def receptive_field(self) -> int:
-        return receptive_field(self.config.n_layers)  # type: ignore[attr-defined]
+        return receptive_field(self.config.n_layers, self.config.antialias)  # type: ignore[attr-defined]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

@@ -13,10 +13,12 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
+from ganzoo_networks.antialias import BlurDownsample, BlurUpsample
 from ganzoo_networks.common import (
     InitType,
     Norm,
     PaddingType,
+    antialias_field,
     coerce_config,
     conv_bias,
     dropout_field,
@@ -41,6 +43,7 @@ class ResnetGeneratorConfig(ganzoo.GeneratorConfig):
     n_blocks: int = Field(9, ge=0, description="Residual blocks at the bottleneck (9 for 256 px, 6 for 128 px).")
     init_type: InitType = init_type_field()
     init_gain: float = init_gain_field()
+    antialias: bool = antialias_field()
 
 
 class Resnet6BlocksConfig(ResnetGeneratorConfig):
@@ -84,10 +87,16 @@ def _pad(padding_type: str) -> tuple[list[nn.Module], int]:
 
 class ResnetGenerator(ganzoo.Generator):
     """CycleGAN's ResNet generator: 7x7 conv, two stride-2 downsamplings, residual blocks,
-    two transposed-conv upsamplings, 7x7 conv and tanh.
+    two transposed-conv upsamplings, 7x7 conv and tanh (with ``antialias``, CUT's variant:
+    stride-1 convs with blur-pool down, blur upsampling then convs up).
 
     Keeps the full resolution of any input whose sides are multiples of 4, which is why it
     is the default for unpaired translation where content must stay in place.
+
+    Offers the encoder's features to feature losses (PatchNCE) by name: ``input`` (the
+    reflect-padded image), ``down1`` and ``down2`` (the outputs of the two down-sampling convs,
+    before their norm) and ``block1`` ... ``blockN`` (the outputs of the residual blocks). CUT
+    uses input, down1, down2, block1 and block5: the reference's layers 0, 4, 8, 12 and 16.
     """
 
     Config = ResnetGeneratorConfig
@@ -98,24 +107,27 @@ class ResnetGenerator(ganzoo.Generator):
         c = config
         make_norm, bias = norm_layer(c.norm), conv_bias(c.norm)
         # The stem always reflects, whatever padding_type says: the reference does the same.
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(c.input_nc, c.ngf, 7, padding=0, bias=bias),
-            make_norm(c.ngf),
-            nn.ReLU(True),
-        ]
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3)]
+        # name -> (index in self.model of the module whose output it is, channels)
+        self._feature_index: dict[str, tuple[int, int]] = {"input": (0, c.input_nc)}
+        layers += [nn.Conv2d(c.input_nc, c.ngf, 7, padding=0, bias=bias), make_norm(c.ngf), nn.ReLU(True)]
         for i in range(N_DOWNSAMPLING):
             ch = c.ngf * 2**i
-            layers += [nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1, bias=bias), make_norm(ch * 2), nn.ReLU(True)]
+            self._feature_index[f"down{i + 1}"] = (len(layers), ch * 2)
+            stride = 1 if c.antialias else 2
+            layers += [nn.Conv2d(ch, ch * 2, 3, stride=stride, padding=1, bias=bias), make_norm(ch * 2), nn.ReLU(True)]
+            layers += [BlurDownsample(ch * 2)] if c.antialias else []
         width = c.ngf * 2**N_DOWNSAMPLING
-        layers += [ResnetBlock(width, c.padding_type, c.norm, c.use_dropout) for _ in range(c.n_blocks)]
+        for i in range(c.n_blocks):
+            self._feature_index[f"block{i + 1}"] = (len(layers), width)
+            layers.append(ResnetBlock(width, c.padding_type, c.norm, c.use_dropout))
         for i in range(N_DOWNSAMPLING):
             ch = c.ngf * 2 ** (N_DOWNSAMPLING - i)
-            layers += [
-                nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                make_norm(ch // 2),
-                nn.ReLU(True),
-            ]
+            if c.antialias:
+                up = [BlurUpsample(ch), nn.Conv2d(ch, ch // 2, 3, stride=1, padding=1, bias=bias)]
+            else:
+                up = [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)]
+            layers += [*up, make_norm(ch // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c.ngf, c.output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         _init_weights(self, c.init_type, c.init_gain)
@@ -126,3 +138,17 @@ class ResnetGenerator(ganzoo.Generator):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+    def feature_layers(self) -> dict[str, int]:
+        return {name: channels for name, (_, channels) in self._feature_index.items()}
+
+    def compute_features(self, x: Tensor, layers: list[str]) -> list[Tensor]:
+        wanted = {self._feature_index[name][0] for name in layers}
+        found: dict[int, Tensor] = {}
+        for index, module in enumerate(self.model):
+            x = module(x)
+            if index in wanted:
+                found[index] = x
+                if len(found) == len(wanted):  # the decoder is not needed: stop here
+                    break
+        return [found[self._feature_index[name][0]] for name in layers]
