@@ -55,10 +55,11 @@ class Generator(nn.Module, abc.ABC):
         Named, not indexed, so a loss never depends on how a network lays out its modules."""
         return {}
 
-    def features(self, x: Tensor, layers: Sequence[str]) -> list[Tensor]:
+    def features(self, x: Tensor, layers: Sequence[str], **conditions: Any) -> list[Tensor]:
         """The named intermediate features of ``x``, in the order of ``layers``; the forward pass
-        stops after the last one it needs. Raises :class:`GanzooError` for a generator that offers
-        none, or for a name it does not offer."""
+        stops after the last one it needs. ``conditions`` are passed on for a generator that takes
+        more than the image (UNSB's time step ``t`` and noise ``z``). Raises :class:`GanzooError`
+        for a generator that offers none, or for a name it does not offer."""
         offered = self.feature_layers()
         name = type(self).__name__
         if not offered:
@@ -69,9 +70,9 @@ class Generator(nn.Module, abc.ABC):
         if unknown or not layers:
             asked = f"unknown feature layer(s) {', '.join(map(repr, unknown))}" if unknown else "no feature layer asked"
             raise GanzooError(f"generator {name}: {asked}; it offers {', '.join(offered)}")
-        return self.compute_features(x, list(layers))
+        return self.compute_features(x, list(layers), **conditions)
 
-    def compute_features(self, x: Tensor, layers: list[str]) -> list[Tensor]:
+    def compute_features(self, x: Tensor, layers: list[str], **conditions: Any) -> list[Tensor]:
         """Implementation of :meth:`features` for generators that offer features; ``layers`` are
         already checked against :meth:`feature_layers`."""
         raise NotImplementedError(f"{type(self).__name__} lists feature layers but does not compute them")

@@ -25,3 +25,10 @@ class TestUNIT(MethodContract):
     method = "unit"
     overrides = ("generator.dim=4", "generator.n_res=1", "discriminator.dim=4", "discriminator.n_layer=2",
                  "discriminator.num_scales=2")
+
+
+class TestUNSB(MethodContract):
+    method = "unsb"
+    overrides = ("generator.ngf=4", "generator.n_blocks=5", "generator.n_mlp=1", "discriminator.ndf=4",
+                 "discriminator.n_layers=2", "energy.ndf=4", "energy.n_layers=2", "nce_loss.num_patches=16",
+                 "nce_loss.mlp_width=8")

@@ -21,20 +21,15 @@ from torch import Tensor, nn
 import ganzoo
 from ganzoo_unsb.bridge import chain_step, energy_loss, harmonic_times, sb_loss
 
-NCE_LAYERS = ["input", "down1", "down2", "block1", "block5"]
-
 
 class UNSBConfig(ganzoo.MethodConfig):
     """The optimizer and schedule are the engine's defaults, which are the reference's: Adam(2e-4,
     betas 0.5/0.999) for G, D, E and the PatchNCE heads, constant for half the run, then linear decay."""
 
-    num_timesteps: int = Field(5, ge=1, description="T: steps of the bridge (its harmonic time grid; 5 as reference).")
-    tau: float = Field(0.01, gt=0, description="Entropy of the bridge: the noise of the chain and the SB loss's weight.")
+    num_timesteps: int = Field(5, ge=1, description="T: steps of the bridge on its harmonic time grid (reference: 5).")
+    tau: float = Field(0.01, gt=0, description="Entropy of the bridge: its noise and the SB loss terms' weight.")
     lambda_sb: float = Field(1.0, ge=0, description="Weight of the SB loss (energy term + transport cost).")
     nce_idt: bool = Field(True, description="Also PatchNCE between B and G's output on B's chain (the reference: on).")
-    nce_layers: list[str] = Field(
-        default_factory=lambda: list(NCE_LAYERS),
-        description="Generator feature layers of PatchNCE (the reference's 0,4,8,12,16 of its ResNet-9).")
     inference_steps: int = Field(5, ge=1, description="Generator calls (NFE) of a translation by default, 1..T.")
 
     @model_validator(mode="after")
@@ -66,8 +61,7 @@ class UNSB(ganzoo.Method):
         self.D = parts["discriminator"](input_nc=nc)
         self.E = parts["energy"](input_nc=4 * nc)
         self.gan_loss = parts["gan_loss"]()
-        layers = self.G.feature_layers()
-        self.nce_loss = parts["nce_loss"](channels=[layers[name] for name in config.nce_layers])
+        self.nce_loss = parts["nce_loss"](channels=self.G.feature_layers())
         self.times = harmonic_times(config.num_timesteps)
         self.inference_steps, self.max_inference_steps = config.inference_steps, config.num_timesteps
         self._previous_A: Tensor | None = None
@@ -81,7 +75,7 @@ class UNSB(ganzoo.Method):
         return [
             ganzoo.TrainStep("D", "D", self.discriminator_step),
             ganzoo.TrainStep("E", "E", self.energy_step),
-            ganzoo.TrainStep("G", ("G", "F"), self.generator_step, frozen=(self.D, self.E)),
+            ganzoo.TrainStep("G", "G", self.generator_step, frozen=(self.D, self.E), also=("F",)),
         ]
 
     # ------------------------------------------------------------------ the bridge
@@ -145,10 +139,15 @@ class UNSB(ganzoo.Method):
         return self.E(torch.cat([pair, pair], 1), k), self.E(torch.cat([pair, other], 1), k)
 
     def _nce(self, source: Tensor, output: Tensor) -> Tensor:
-        """PatchNCE between features at step 0 with one noise draw for both, as the reference."""
+        """PatchNCE between G's features of ``source`` and ``output`` at step 0, with one noise
+        draw for both, as the reference. The source side is PatchNCE's keys, which get no
+        gradient: computed without a graph."""
         z = self._noise(len(source), source)
-        layers = self.config.nce_layers
-        return self.nce_loss(self.G.features(source, layers, t=0, z=z), self.G.features(output, layers, t=0, z=z))
+        layers = self.nce_loss.layers
+        out_feats = self.G.features(output, layers, t=0, z=z)
+        with torch.no_grad():
+            src_feats = self.G.features(source, layers, t=0, z=z)
+        return self.nce_loss(src_feats, out_feats)
 
     @staticmethod
     def _at(net: nn.Module, k: int) -> Callable[[Tensor], Tensor]:

@@ -134,13 +134,13 @@ def _padded_conv(dim: int, padding_type: str, bias: bool) -> list[nn.Module]:
 
 
 class TimeResnetGeneratorConfig(ganzoo.GeneratorConfig):
-    ngf: int = Field(64, gt=0, description="Filters of the first conv; the bottleneck has 4 x ngf, the noise 4 x ngf.")
+    ngf: int = Field(64, gt=0, description="Filters of the first conv; the bottleneck and the noise: 4 x ngf.")
     n_blocks: int = Field(9, ge=1, description="Residual blocks at the bottleneck (the reference's ResNet-9).")
     norm: Norm = Field("instance", description="Normalisation: instance (no affine, as the reference), batch, none.")
     padding_type: Literal["reflect", "replicate", "zero"] = Field(
         "reflect", description="Padding inside residual blocks.")
     use_dropout: bool = Field(False, description="Dropout(0.5) inside residual blocks (the reference: off).")
-    antialias: bool = Field(True, description="Blur-pool downsampling (the reference's default); false: stride-2 convs.")
+    antialias: bool = Field(True, description="Blur-pool downsampling (the reference's); false: stride-2 convs.")
     antialias_up: bool = Field(
         True, description="Blur upsampling + conv (the reference's default); false: transposed convs.")
     n_mlp: int = Field(3, ge=0, description="Layers of the noise mapping after its first (3: four linear layers).")
@@ -223,14 +223,10 @@ class TimeResnetGenerator(ganzoo.Generator):
         names = {"input": c.input_nc, "down1": 2 * c.ngf, "down2": 4 * c.ngf}
         return names | {f"block{i + 1}": self.z_dim for i in range(len(self.blocks))}
 
-    def features(self, x: Tensor, layers: Sequence[str], t: int | Tensor | None = None,
-                 z: Tensor | None = None) -> list[Tensor]:
-        """The named intermediate features of ``x`` at step ``t`` with noise ``z``, in the order
-        asked; the network runs only as deep as the deepest layer asked for."""
-        unknown = [name for name in layers if name not in self.feature_layers()]
-        if unknown:
-            raise ganzoo.GanzooError(f"generator has no feature layer {', '.join(unknown)} "
-                                     f"(it has {', '.join(self.feature_layers())})")
+    def compute_features(self, x: Tensor, layers: list[str], t: int | Tensor | None = None,
+                         z: Tensor | None = None) -> list[Tensor]:
+        """The named features of ``x`` at step ``t`` with noise ``z`` (``G.features(x, layers,
+        t=..., z=...)``); the network runs only as deep as the deepest layer asked for."""
         found = self._run(x, t, z, set(layers))
         return [found[name] for name in layers]
 
