@@ -27,6 +27,20 @@ class TestUNIT(MethodContract):
                  "discriminator.num_scales=2")
 
 
+TINY_CUT = ("generator.type='resnet_6blocks'", "generator.ngf=4", *TINY_PATCHGAN, "nce_loss.num_patches=16",
+            "nce_loss.mlp_width=8")
+
+
+class TestCUT(MethodContract):
+    method = "cut"
+    overrides = TINY_CUT
+
+
+class TestFastCUT(MethodContract):
+    method = "fastcut"
+    overrides = TINY_CUT
+
+
 class TestUNSB(MethodContract):
     method = "unsb"
     overrides = ("generator.ngf=4", "generator.n_blocks=5", "generator.n_mlp=1", "discriminator.ndf=4",

@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
-import ganzoo
 from ganzoo_losses import PatchNCEConfig, PatchNCELoss
 from ganzoo_networks import NLayerDiscriminator, ResnetGenerator, load_reference_state_dict, receptive_field
 from ganzoo_networks.antialias import BlurDownsample, BlurUpsample
+from torch import nn
+
+import ganzoo
 
 CUT_LAYERS = ["input", "down1", "down2", "block1", "block5"]
 
@@ -21,8 +21,8 @@ CUT_LAYERS = ["input", "down1", "down2", "block1", "block5"]
 
 
 def _nce(channels: list[int], **config: object) -> PatchNCELoss:
-    return PatchNCELoss(PatchNCEConfig(layers=[f"l{i}" for i in range(len(channels))], channels=channels,
-                                       **config))
+    layers = [f"l{i}" for i in range(len(channels))]
+    return PatchNCELoss(PatchNCEConfig(layers=layers, channels=dict(zip(layers, channels, strict=True)), **config))
 
 
 def test_patchnce_equals_the_formula_computed_by_hand() -> None:
@@ -80,9 +80,10 @@ def test_patchnce_heads_are_built_from_the_given_channels() -> None:
     assert all(isinstance(h[1], nn.ReLU) for h in nce.heads)
     with pytest.raises(ganzoo.GanzooError, match="channels"):
         PatchNCELoss(PatchNCEConfig(), name="nce_loss")
-    with pytest.raises(ValueError, match="2 counts for 5 layers"):
-        PatchNCEConfig(channels=[3, 4])
-    assert "channels" not in PatchNCEConfig(channels=[1] * 5).model_dump()  # never written to recipe.toml
+    g = ResnetGenerator({"ngf": 4, "n_blocks": 2})
+    with pytest.raises(ValueError, match="offers no feature layer 'block5' \\(it offers input, down1"):
+        PatchNCEConfig(channels=g.feature_layers())
+    assert "channels" not in PatchNCEConfig(channels={n: 1 for n in CUT_LAYERS}).model_dump()  # not in recipe.toml
 
 
 def test_patchnce_is_registered_with_the_reference_defaults(ganzoo_registry) -> None:

@@ -35,17 +35,19 @@ class PatchNCEConfig(ganzoo.LossConfig):
         description="Width of each layer's projection head Linear(C, w)-ReLU-Linear(w, w) (netF_nc); 0: no head, "
         "the sampled features are only L2-normalised (the reference's netF = sample).")
     init_gain: float = Field(0.02, ge=0, description="Gain of the heads' xavier-normal init (the reference's 0.02).")
-    channels: list[int] = Field(
-        [], exclude=True,
-        description="Channels of each layer, in the order of layers: set by the method from its generator's "
-        "feature_layers() when it builds the loss, not in recipes.")
+    channels: dict[str, int] = Field(
+        {}, exclude=True,
+        description="Channels of the generator's feature layers by name: set by the method from its generator's "
+        "feature_layers() when it builds the loss (channels=G.feature_layers()), not in recipes.")
 
     @model_validator(mode="after")
-    def _one_channel_count_per_layer(self) -> PatchNCEConfig:
+    def _layers_offered(self) -> PatchNCEConfig:
         if not self.layers:
             raise ValueError("layers: at least one feature layer is needed")
-        if self.channels and len(self.channels) != len(self.layers):
-            raise ValueError(f"channels: {len(self.channels)} counts for {len(self.layers)} layers")
+        missing = [name for name in self.layers if self.channels and name not in self.channels]
+        if missing:
+            raise ValueError(f"layers: the generator offers no feature layer {', '.join(map(repr, missing))} "
+                             f"(it offers {', '.join(self.channels)})")
         return self
 
 
@@ -72,11 +74,12 @@ class PatchNCELoss(ganzoo.Loss):
         if not config.channels:
             raise ganzoo.GanzooError(
                 f"loss '{self.name}' (patchnce) needs the channels of its layers: the method builds it with "
-                "channels=[...] from its generator's feature_layers()")
+                "channels=G.feature_layers()")
+        width = config.mlp_width
         self.heads = nn.ModuleList(
-            nn.Sequential(nn.Linear(c, config.mlp_width), nn.ReLU(), nn.Linear(config.mlp_width, config.mlp_width))
-            if config.mlp_width else nn.Identity()
-            for c in config.channels
+            nn.Sequential(nn.Linear(config.channels[name], width), nn.ReLU(), nn.Linear(width, width))
+            if width else nn.Identity()
+            for name in config.layers
         )
         for m in self.heads.modules():
             if isinstance(m, nn.Linear):
