@@ -188,6 +188,13 @@ class Dataset(torch.utils.data.Dataset, abc.ABC):
         seconds, not after the networks are built.
         """
 
+    def stages(self, total: int) -> dict[int, Callable[[], None]]:
+        """Changes of this data set during a ``total``-iteration run: iteration -> a call that
+        makes the change, from that iteration's batch on (CUT's full-view images in the decay
+        phase). The engine restarts its loader there, so worker processes see the change, and a
+        resumed run past an iteration makes it first. None by default."""
+        return {}
+
     @abc.abstractmethod
     def __len__(self) -> int: ...
 

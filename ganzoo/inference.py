@@ -155,6 +155,17 @@ def testing(method: nn.Module) -> Iterator[bool]:
 # --------------------------------------------------------------------------- translators
 
 
+def check_direction(method: nn.Module, direction: str) -> None:
+    """Raise a :class:`GanzooError` that names what the method can do when it cannot translate
+    ``direction`` (a one-sided method such as pix2pix or CUT learns A->B only)."""
+    if direction not in ("a2b", "b2a"):
+        raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
+    supported = tuple(getattr(method, "directions", ("a2b", "b2a")))
+    if direction not in supported:
+        raise GanzooError(f"method {type(method).__name__} translates {' and '.join(supported)} only (it learns no "
+                          f"{direction} mapping); ask for {supported[0]}")
+
+
 class Translator:
     """A callable batch translator: images (N, C, H, W) in [-1, 1] of any size -> translated
     images of the same size in [-1, 1] (float32, clamped), without gradients.
@@ -177,8 +188,7 @@ class Translator:
                     seed: int = TEST_SEED) -> Translator:
         """``steps``: the number of generator calls of a multi-step method (None: its default);
         ``seed``: of the random numbers of a stochastic method's translation."""
-        if direction not in ("a2b", "b2a"):
-            raise GanzooError(f"direction must be a2b or b2a, got '{direction}'")
+        check_direction(method, direction)
         steps = check_steps(method, steps)
         device = device or _module_device(method)
         gens = list(method.generators().values()) if hasattr(method, "generators") else []

@@ -51,8 +51,16 @@ class TinyD(torch.nn.Module):
 
 @pytest.mark.parametrize("name", REGISTRY.names("loss"))
 def test_loss_defaults_forward_and_backward(name):
-    loss = REGISTRY.get("loss", name).build(name=name)
+    spec = REGISTRY.get("loss", name)
     real, fake = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8, requires_grad=True)
+    if "channels" in spec.config.model_fields:  # a feature loss (PatchNCE): built for a generator's layers
+        g = REGISTRY.get("generator", "resnet_9blocks").build({"ngf": 4})
+        loss = spec.build({"channels": g.feature_layers()}, name=name)
+        value = loss(g.features(real, loss.layers), g.features(fake, loss.layers))
+        value.backward()
+        assert value.ndim == 0 and value > 0 and fake.grad is not None
+        return
+    loss = spec.build(name=name)
     if isinstance(loss, AdversarialLoss):
         d = TinyD()
         g_loss = loss.generator_loss(d, fake)

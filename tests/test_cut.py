@@ -176,3 +176,217 @@ def test_antialiased_patchgan_receptive_field() -> None:
     assert receptive_field(3) == 70
     assert NLayerDiscriminator({"n_layers": 3, "antialias": True}).receptive_field == receptive_field(3, True)
     assert receptive_field(3, True) > 70
+
+
+# ------------------------------------------------------------------------------------ full view in the decay phase
+
+
+@pytest.fixture
+def image_root(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        (tmp_path / folder).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
+    return tmp_path
+
+
+def _folders(root, **kw):
+    from ganzoo.data.folders import UnpairedFolderConfig, UnpairedFolderDataset
+
+    config = UnpairedFolderConfig(root=root, load_size=16, crop_size=8, no_flip=True, serial_batches=True, **kw)
+    return UnpairedFolderDataset(config, "train")
+
+
+def _full_view(root, batch):
+    """What an item looks like loaded at crop_size: the whole 8 px image, untouched."""
+    from PIL import Image
+
+    from ganzoo.data.transforms import build_transform
+
+    whole = build_transform(load_size=8, crop_size=8, train=False)
+    return torch.stack([whole(Image.open(p).convert("RGB")) for p in batch["A_path"]])
+
+
+def test_full_view_after_switches_the_train_transform_once(image_root) -> None:
+    data = _folders(image_root, full_view_after=0.5)
+    stages = data.stages(10)
+    assert list(stages) == [5]
+    item = data[0]
+    assert not torch.equal(item["A"], _full_view(image_root, {"A_path": [item["A_path"]]})[0])  # zoomed crop
+    stages[5]()
+    item = data[0]
+    assert torch.equal(item["A"], _full_view(image_root, {"A_path": [item["A_path"]]})[0])
+    assert _folders(image_root).stages(10) == {}
+    from ganzoo.data.folders import UnpairedFolderDataset
+
+    assert UnpairedFolderDataset(data.config, "test").stages(10) == {}  # evaluation always sees the full view
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_loader_restarts_at_a_stage_and_a_resumed_run_sees_it(image_root, workers: int) -> None:
+    from ganzoo.engine.data import ResumableBatchSampler, infinite_batches
+
+    kwargs = {"num_workers": workers, **({"persistent_workers": True} if workers else {})}
+
+    def batches(start: int, n: int, rng: torch.Tensor | None = None) -> list[dict]:
+        data = _folders(image_root, full_view_after=0.5)
+        sampler = ResumableBatchSampler(len(data), 2, seed=0)  # 2 batches per epoch
+        if rng is not None:
+            torch.set_rng_state(rng)
+        it = infinite_batches(data, sampler, start, seed=0, stages=data.stages(6), **kwargs)
+        out = []
+        for _ in range(n):
+            out.append({"rng": torch.get_rng_state(), **next(it)})
+        it.close()
+        return out
+
+    torch.manual_seed(0)
+    straight = batches(0, 6)
+    full = [torch.equal(b["A"], _full_view(image_root, b)) for b in straight]
+    assert full == [False, False, False, True, True, True]  # switched at iteration 3, mid-epoch
+    resumed = batches(4, 2, rng=straight[4]["rng"])  # as a run resumed after its 4th iteration
+    for a, b in zip(straight[4:], resumed, strict=True):
+        assert torch.equal(a["A"], b["A"]) and torch.equal(a["B"], b["B"])
+
+
+# ------------------------------------------------------------------------------------ the method
+
+TINY = ("generator.type='resnet_6blocks'", "generator.ngf=4", "discriminator.ndf=4", "discriminator.n_layers=2",
+        "nce_loss.mlp_width=8", "nce_loss.num_patches=16", "data.image_size=16", "data.train_size=8",
+        "data.test_size=4", "train.batch_size=2", "train.iterations=3", "train.checkpoint_every=2",
+        "train.sample_every=0", "train.log_every=1", "train.eval_metrics=[]")
+
+
+def _recipe(name: str, tmp_path, *more: str):
+    from ganzoo.recipe import load_recipe
+
+    return load_recipe(f"recipes/{name}_quickstart.toml", [*TINY, f"run.out_dir='{tmp_path / 'runs'}'", *more])
+
+
+class PointwiseGenerator(ganzoo.Generator):
+    """1x1 convolutions only: exactly equivariant to flips, with two named features."""
+
+    def __init__(self, config: ganzoo.GeneratorConfig):
+        super().__init__(config)
+        self.a, self.b = nn.Conv2d(3, 5, 1), nn.Conv2d(5, 3, 1)
+
+    def forward(self, x):
+        return torch.tanh(self.b(torch.relu(self.a(x))))
+
+    def feature_layers(self):
+        return {"input": 3, "hidden": 5}
+
+    def compute_features(self, x, layers):
+        feats = {"input": x, "hidden": self.a(x)}
+        return [feats[n] for n in layers]
+
+
+def _fastcut_with(generator_cls, **config):
+    from ganzoo_cut import FastCUT, FastCUTConfig
+    from ganzoo_losses import LSGANLoss
+
+    parts = {
+        "generator": lambda **kw: generator_cls(ganzoo.GeneratorConfig(**kw)),
+        "discriminator": lambda **kw: NLayerDiscriminator({"ndf": 4, "n_layers": 2, **kw}),
+        "gan_loss": lambda **kw: LSGANLoss(ganzoo.LossConfig(**kw), "gan_loss"),
+        "nce_loss": lambda **kw: PatchNCELoss(PatchNCEConfig(layers=["input", "hidden"], mlp_width=8, **kw), "nce"),
+    }
+    return FastCUT(FastCUTConfig(**config), parts)
+
+
+def test_fastcut_flips_half_the_time_and_undoes_the_flip_on_the_features() -> None:
+    torch.manual_seed(0)
+    method = _fastcut_with(PointwiseGenerator)
+    batch = {"A": torch.rand(2, 3, 16, 16) * 2 - 1, "B": torch.rand(2, 3, 16, 16) * 2 - 1}
+    ids = [torch.tensor([0, 9, 27, 63, 40]), torch.tensor([5, 1, 33])]
+    method.nce_loss.sample_ids = lambda feats: ids  # the same locations for every draw
+    nce, flips = {}, []
+    for seed in range(16):
+        torch.manual_seed(seed)
+        method.discriminator_step(batch)
+        flips.append(method._flipped)
+        assert torch.allclose(method.visuals()["fake_B"], method.G(batch["A"]), atol=1e-6)  # shown unflipped
+        nce[method._flipped] = method.generator_step(batch)["NCE"]
+    assert 4 <= sum(flips) <= 12
+    # G commutes with the flip, so with the flip undone the loss is the unflipped one...
+    assert torch.allclose(nce[True], nce[False], atol=1e-6)
+    # ...which it would not be had the output's features been left flipped
+    x = batch["A"]
+    left_flipped = method.nce_loss(method.G.features(x, method.nce_loss.layers),
+                                   method.G.features(method.G(x.flip(3)), method.nce_loss.layers), ids=ids)
+    assert not torch.allclose(left_flipped, nce[False], atol=1e-3)
+    assert not _fastcut_with(PointwiseGenerator, flip_equivariance=False)._flipped
+
+
+def test_cut_translates_x_and_y_in_one_batch_fastcut_only_x(tmp_path) -> None:
+    for name, rows in (("cut", 4), ("fastcut", 2)):
+        method = _recipe(name, tmp_path).build_method()
+        seen: list[int] = []
+        method.G.register_forward_hook(lambda _m, inp, _o, seen=seen: seen.append(inp[0].shape[0]))
+        batch = {"A": torch.rand(2, 3, 16, 16), "B": torch.rand(2, 3, 16, 16)}
+        losses = method.discriminator_step(batch)
+        assert seen == [rows] and list(losses) == ["D"]
+        losses = method.generator_step(batch)
+        assert set(losses) == ({"G_GAN", "NCE", "NCE_Y"} if name == "cut" else {"G_GAN", "NCE"})
+        assert method.directions == ("a2b",)
+
+
+def test_reference_defaults(ganzoo_registry) -> None:
+    cut, fast = ganzoo_registry.get("method", "cut"), ganzoo_registry.get("method", "fastcut")
+    c, f = cut.make_config(), fast.make_config()
+    assert (c.nce_idt, c.flip_equivariance, f.nce_idt, f.flip_equivariance) == (True, False, False, True)
+    assert (c.optimizer.lr, c.optimizer.betas, c.schedule.decay_start, f.schedule.decay_start) == \
+        (2e-4, (0.5, 0.999), 0.5, 0.75)
+    assert cut.cls.slots["nce_loss"].defaults["weight"] == 1.0 and fast.cls.slots["nce_loss"].defaults["weight"] == 10
+    assert cut.cls.slots["generator"].defaults == {"init_type": "xavier", "init_gain": 0.02, "antialias": True}
+
+
+def test_d_step_then_g_and_heads_step_with_their_own_optimizer(tmp_path) -> None:
+    method = _recipe("cut", tmp_path).build_method()
+    groups = method.param_groups()
+    assert set(groups) == {"G", "D", "F"}
+    assert {id(p) for p in groups["F"]} == {id(p) for p in method.nce_loss.parameters()}
+    d, g = method.train_steps()
+    assert (d.name, d.optimizer, d.also, g.name, g.optimizer, tuple(g.also)) == ("D", "D", (), "G", "G", ("F",))
+    assert list(g.frozen) == [method.D]
+
+
+def test_resume_reproduces_the_next_steps_exactly_heads_included(tmp_path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from ganzoo.engine.trainer import Trainer
+
+    straight = Trainer(_recipe("fastcut", tmp_path), run_dir=tmp_path / "straight", show_progress=False).fit()
+    crashed = tmp_path / "crashed"
+    shutil.copytree(straight.run_dir, crashed)
+    shutil.rmtree(crashed / "checkpoints" / "final")
+    (crashed / "checkpoints" / "latest").write_text("step_0000002")
+    Trainer(_recipe("fastcut", tmp_path), run_dir=crashed, resume=True, show_progress=False).fit()
+    a = load_file(straight.run_dir / "checkpoints" / "final" / "model.safetensors")
+    b = load_file(crashed / "checkpoints" / "final" / "model.safetensors")
+    at_2 = load_file(crashed / "checkpoints" / "step_0000002" / "model.safetensors")
+    heads = [k for k in a if k.startswith("nce_loss.heads.")]
+    assert heads and all(not torch.equal(a[k], at_2[k]) for k in heads if k.endswith("weight"))  # they train
+    assert a.keys() == b.keys() and [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_evaluate_and_translate_say_the_method_is_one_sided(ganzoo_cli, tmp_path) -> None:
+    from ganzoo.engine.trainer import Trainer
+
+    run = Trainer(_recipe("cut", tmp_path, "train.iterations=1"), run_dir=tmp_path / "run", show_progress=False).fit()
+    result = ganzoo_cli("evaluate", run.run_dir, "--metrics", "psnr", "-n", "2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "a2b" in result.stdout and "skipped b2a: method cut translates a2b only" in result.stdout
+    result = ganzoo_cli("evaluate", run.run_dir, "--metrics", "psnr", "--direction", "b2a", "--no-progress")
+    assert result.exit_code == 2 and "CUT translates a2b only" in result.stderr
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "x.png")
+    result = ganzoo_cli("translate", run.run_dir, tmp_path / "x.png", "--out", tmp_path / "out", "-d", "b2a")
+    assert result.exit_code == 2 and "CUT translates a2b only" in result.stderr and "Traceback" not in result.output

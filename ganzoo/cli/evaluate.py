@@ -50,6 +50,7 @@ def evaluate(
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""
     with user_errors():
         from ganzoo.engine.loading import load_trained
+        from ganzoo.inference import check_direction, check_steps
         from ganzoo.metrics.evaluate import build_metrics, by_steps
         from ganzoo.metrics.evaluate import evaluate as run_evaluation
 
@@ -70,8 +71,10 @@ def evaluate(
         dev = runtime_options(device, precision)
         nfes = _step_list(steps)
         resolved, method, ckpt_dir = load_trained(source, device=dev)
-        from ganzoo.inference import check_steps
-
+        one_sided = [d for d in directions if d not in method.directions]
+        if one_sided and direction != "both":
+            check_direction(method, direction)  # raises, saying what the method translates
+        directions = [d for d in directions if d not in one_sided]
         for nfe in nfes:
             check_steps(method, nfe)  # before any work
         dataset = _dataset(resolved, data, split, registry)
@@ -85,6 +88,8 @@ def evaluate(
                                               quantize=quantize, workers=workers, steps=nfe, seed=seed,
                                               on_batch=lambda _d, k: bar.advance(task, k))
         report = by_steps(reports) if len(nfes) > 1 else reports[nfes[0]]
+        for d in one_sided:
+            report.skipped[d] = f"method {resolved.method.spec.name} translates {', '.join(directions)} only"
         report.protocol["checkpoint"] = str(ckpt_dir)
         report.protocol["step"] = _step(ckpt_dir)
         report.protocol["data"] = resolved.data.table() if not data else {**resolved.data.table(), "overrides": data}

@@ -19,7 +19,7 @@ from ganzoo.components import Batch, Dataset
 from ganzoo.config import ComponentConfig
 from ganzoo.data.catalog import download_hint
 from ganzoo.data.images import ImageList, folder_problem, list_images
-from ganzoo.data.options import MODES, ImageOptions
+from ganzoo.data.options import MODES, ImageOptions, full_view_stage
 from ganzoo.data.skips import SkipRecord
 from ganzoo.data.transforms import ImageTooSmallError, build_transform
 from ganzoo.errors import DataError
@@ -57,14 +57,21 @@ class UnpairedFolderDataset(Dataset):
         folder_a, folder_b = self.folder(cfg, split, "A"), self.folder(cfg, split, "B")
         self.A = ImageList(list_images(folder_a, cfg.max_items), MODES[cfg.input_nc], f"{split}A", self._skips.add)
         self.B = ImageList(list_images(folder_b, cfg.max_items), MODES[cfg.output_nc], f"{split}B", self._skips.add)
-        train = split == "train"
+        self._build_transforms(cfg.load_size)
+        self.random_B = split == "train" and not cfg.serial_batches
+
+    def _build_transforms(self, load_size: int) -> None:
+        cfg: UnpairedFolderConfig = self.config  # type: ignore[assignment]
         common: dict[str, Any] = dict(
-            preprocess=cfg.preprocess, load_size=cfg.load_size, crop_size=cfg.crop_size, train=train,
+            preprocess=cfg.preprocess, load_size=load_size, crop_size=cfg.crop_size, train=self.split == "train",
             small_images=cfg.small_images,
         )
         self.transform_A = build_transform(**common, flip=not cfg.no_flip, channels=cfg.input_nc)
         self.transform_B = build_transform(**common, flip=not cfg.no_flip, channels=cfg.output_nc)
-        self.random_B = train and not cfg.serial_batches
+
+    def stages(self, total: int) -> dict[int, Callable[[], None]]:
+        crop = self.config.crop_size  # type: ignore[attr-defined]
+        return full_view_stage(self.config, self.split, total, lambda: self._build_transforms(crop))  # type: ignore[arg-type]
 
     @property
     def skipped(self) -> list[Path]:

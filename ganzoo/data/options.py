@@ -5,6 +5,7 @@ them and match the reference's command-line flags of the same names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -46,6 +47,12 @@ class ImageOptions(DatasetConfig):
     max_items: int | None = Field(
         None, ge=1, description="Use at most this many images (pairs) per domain (the first in sorted order)."
     )
+    full_view_after: float | None = Field(
+        None, ge=0, le=1,
+        description="Fraction of the run after which training images are loaded at crop_size (load_size = "
+        "crop_size: the whole image, no zoomed-in crop), as CUT's reference does in its decay epochs (0.5 for "
+        "200 + 200 epochs; FastCUT 0.75); None: never. Resume-safe: it depends on the iteration only.",
+    )
 
     @field_validator("load_size", "crop_size")
     @classmethod
@@ -68,3 +75,12 @@ class ImageOptions(DatasetConfig):
 
 MODES = {1: "L", 3: "RGB"}
 """PIL mode of an image with this many channels."""
+
+
+def full_view_stage(config: ImageOptions, split: str, total: int,
+                    switch: Callable[[], None]) -> dict[int, Callable[[], None]]:
+    """The :meth:`~ganzoo.Dataset.stages` of a folder data set: ``switch`` (rebuild the transforms
+    with ``load_size = crop_size``) at ``full_view_after`` of the run, on the train split only."""
+    if split != "train" or config.full_view_after is None:
+        return {}
+    return {round(config.full_view_after * total): switch}

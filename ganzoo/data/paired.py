@@ -10,7 +10,7 @@ and one flip are drawn per item and applied to both images (:class:`PairedTransf
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +23,7 @@ from ganzoo.components import Batch, Dataset
 from ganzoo.config import ComponentConfig
 from ganzoo.data.catalog import download_hint
 from ganzoo.data.images import READ_ERRORS, DataWarning, ImageList, folder_problem, list_images, open_image
-from ganzoo.data.options import MODES, ImageOptions
+from ganzoo.data.options import MODES, ImageOptions, full_view_stage
 from ganzoo.data.skips import SkipRecord
 from ganzoo.data.transforms import (
     PREPROCESS_CHOICES,
@@ -109,6 +109,11 @@ def _check_split(cls: type[Dataset], split: str) -> None:
 # ---------------------------------------------------------------- aligned AB files
 
 
+def paired_transform(cfg: ImageOptions, split: str, load_size: int) -> PairedTransform:
+    return PairedTransform(cfg.preprocess, load_size, cfg.crop_size, train=split == "train", flip=not cfg.no_flip,
+                           small_images=cfg.small_images)
+
+
 class AlignedConfig(ImageOptions):
     root: Path = Field(
         description="Folder holding train/, test/ (and val/) of AB images: A on the left half, B on the right.",
@@ -138,13 +143,17 @@ class AlignedDataset(Dataset):
         self.folder = self.split_folder(cfg, split)
         self._skips = SkipRecord()
         self.images = ImageList(list_images(self.folder, cfg.max_items), "RGB", str(self.folder), self._skips.add)
-        flip = not cfg.no_flip
-        self.transform = PairedTransform(cfg.preprocess, cfg.load_size, cfg.crop_size, train=split == "train",
-                                         flip=flip, small_images=cfg.small_images)
+        self.transform = paired_transform(cfg, split, cfg.load_size)
 
     @property
     def paired(self) -> bool:
         return True
+
+    def stages(self, total: int) -> dict[int, Callable[[], None]]:
+        return full_view_stage(self.config, self.split, total, self._full_view)  # type: ignore[arg-type]
+
+    def _full_view(self) -> None:
+        self.transform = paired_transform(self.config, self.split, self.config.crop_size)  # type: ignore[arg-type]
 
     @property
     def skipped(self) -> list[Path]:
@@ -352,12 +361,17 @@ class PairedFoldersDataset(Dataset):
         self.folders = (folder_a, folder_b)
         self._skips = SkipRecord()
         self.pairs = PairList(pairs, (MODES[cfg.input_nc], MODES[cfg.output_nc]), f"{split} pairs", self._skips.add)
-        self.transform = PairedTransform(cfg.preprocess, cfg.load_size, cfg.crop_size, train=split == "train",
-                                         flip=not cfg.no_flip, small_images=cfg.small_images)
+        self.transform = paired_transform(cfg, split, cfg.load_size)
 
     @property
     def paired(self) -> bool:
         return True
+
+    def stages(self, total: int) -> dict[int, Callable[[], None]]:
+        return full_view_stage(self.config, self.split, total, self._full_view)  # type: ignore[arg-type]
+
+    def _full_view(self) -> None:
+        self.transform = paired_transform(self.config, self.split, self.config.crop_size)  # type: ignore[arg-type]
 
     @property
     def skipped(self) -> list[Path]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -41,7 +42,7 @@ class ResumableBatchSampler(Sampler[list[int]]):
 
 
 def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_step: int, *, seed: int = 0,
-                     **loader_kwargs) -> Iterator[Batch]:
+                     stages: Mapping[int, Callable[[], None]] | None = None, **loader_kwargs) -> Iterator[Batch]:
     """Yield batches forever, starting where iteration ``start_step`` would be.
 
     One DataLoader serves every epoch, so ``persistent_workers`` keeps its workers (and their
@@ -50,13 +51,40 @@ def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_ste
     checkpointed for the recipe's own randomness, and a draw at a different moment after a
     resume would shift it. (With ``num_workers > 0``, random transforms inside workers depend on
     how far a worker got, so bit-exact resume holds for ``num_workers = 0``.)
+
+    ``stages`` (the data set's :meth:`~ganzoo.Dataset.stages`) maps an iteration to a change of
+    the data set that holds from that iteration's batch on. The loader restarts there, exactly
+    as a run resumed at that iteration starts it, so worker processes (persistent or not) see
+    the change and nothing prefetched before it is used after it; a run resumed past a stage
+    makes the change before its first batch.
     """
+    stages = dict(stages or {})
+    for at in sorted(stages):
+        if at <= start_step:
+            stages.pop(at)()
+    step = start_step
+    while True:
+        stop = min(stages, default=None)
+        yield from _batches_until(dataset, sampler, step, stop, seed, loader_kwargs)
+        assert stop is not None  # the loop above ends only at a stage
+        step = stop
+        stages.pop(stop)()
+
+
+def _batches_until(dataset: Dataset, sampler: ResumableBatchSampler, step: int, stop: int | None, seed: int,
+                   loader_kwargs: dict[str, Any]) -> Iterator[Batch]:
+    """One DataLoader's batches from iteration ``step`` up to ``stop`` (forever when None)."""
     per_epoch = sampler.batches_per_epoch()
-    sampler.epoch, sampler.start_batch = divmod(start_step, per_epoch)
+    sampler.epoch, sampler.start_batch = divmod(step, per_epoch)
     generator = torch.Generator()
     loader = DataLoader(dataset, batch_sampler=sampler, generator=generator, **loader_kwargs)
     while True:
         generator.manual_seed(seed * 1_000_003 + sampler.epoch)
-        yield from loader
+        batches = iter(loader)
+        for _ in range(len(sampler)):
+            if step == stop:  # before loading the batch: its random crops belong to the next stage
+                return
+            yield next(batches)
+            step += 1
         sampler.epoch += 1
         sampler.start_batch = 0

@@ -181,7 +181,7 @@ class Trainer:
             if self.step == 0:
                 self._evaluate(result)
             batches = infinite_batches(self.dataset, self.sampler, self.step, seed=ddp.rank_seed(
-                self.resolved.run.seed, rt.dist.rank), **self._loader_kwargs())
+                self.resolved.run.seed, rt.dist.rank), stages=self.dataset.stages(self.total), **self._loader_kwargs())
             self._loop(batches, result)
             if not result.stopped_early:
                 self.save("final")
