@@ -120,10 +120,10 @@ def test_the_generator_depends_on_time_and_noise_and_offers_features(tmp_path):
 
     g = TimeResnetGenerator(TimeResnetGenerator.Config(ngf=4, n_blocks=5, init_gain=0.5))
     x, z = torch.rand(1, 3, 16, 16), torch.randn(1, g.z_dim)
-    with torch.no_grad():
+    with torch.no_grad():  # clearly, not by rounding (a shift before instance norm would cancel out)
         base = g(x, 0, z)
-        assert not torch.allclose(base, g(x, 3, z))
-        assert not torch.allclose(base, g(x, 0, torch.randn(1, g.z_dim)))
+        assert (base - g(x, 3, z)).abs().max() > 1e-3
+        assert (base - g(x, 0, torch.randn(1, g.z_dim))).abs().max() > 1e-3
     assert g.feature_layers() == {"input": 3, "down1": 8, "down2": 16, **{f"block{i}": 16 for i in range(1, 6)}}
     feats = g.features(x, ["block5", "input"], t=2, z=z)
     assert [tuple(f.shape) for f in feats] == [(1, 16, 4, 4), (1, 3, 22, 22)]
@@ -137,7 +137,7 @@ def test_the_patchgan_depends_on_time():
     d = TimePatchGAN(TimePatchGAN.Config(ndf=4, n_layers=2, init_gain=0.5))
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        assert not torch.allclose(d(x, 0), d(x, 4))
+        assert (d(x, 0) - d(x, 4)).abs().max() > 1e-3
         torch.testing.assert_close(d(x, torch.tensor([1, 1])), d(x, 1))
     assert EnergyNetwork.Config().input_nc == 12
 

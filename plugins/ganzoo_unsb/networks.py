@@ -148,9 +148,13 @@ class TimeResnetGeneratorConfig(ganzoo.GeneratorConfig):
 
 
 class TimeResBlock(nn.Module):
-    """conv -> + time projection -> norm -> per-channel scale and shift from z -> ReLU -> conv ->
-    norm, with an identity shortcut. The shift and scale start at 0 and 1 (the block starts as
-    a plain residual block whatever z is)."""
+    """conv -> norm -> per-channel scale and shift from z, + time projection -> ReLU -> conv ->
+    norm, with an identity shortcut. The z scale and shift start at 1 and 0 (the block starts as
+    a plain residual block whatever z is).
+
+    The time projection is added *after* the normalisation: added before an instance norm, as
+    the reference's layout would place it, a per-channel constant is subtracted right away
+    again and the block would not depend on the time step at all."""
 
     def __init__(self, dim: int, cond_dim: int, c: TimeResnetGeneratorConfig):
         super().__init__()
@@ -163,9 +167,9 @@ class TimeResBlock(nn.Module):
         self.conv2 = nn.Sequential(*rest, *_padded_conv(dim, c.padding_type, bias), norm_layer(c.norm, dim))
 
     def forward(self, x: Tensor, t_emb: Tensor, z_emb: Tensor) -> Tensor:
-        h = self.norm1(self.conv1(x) + self.time(t_emb)[:, :, None, None])
+        h = self.norm1(self.conv1(x))
         scale, shift = self.style(z_emb)[:, :, None, None].chunk(2, dim=1)
-        return x + self.conv2(scale * h + shift)
+        return x + self.conv2(scale * h + shift + self.time(t_emb)[:, :, None, None])
 
 
 class TimeResnetGenerator(ganzoo.Generator):
