@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -113,14 +113,25 @@ def norm_layer(kind: Norm, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def init_weights(module: nn.Module, gain: float) -> None:
-    """Xavier-normal(gain) weights and zero biases for every conv and linear layer, the
-    reference's ``--init_type xavier --init_gain 0.02``."""
+InitType = Literal["xavier", "normal"]
+
+
+def init_weights(module: nn.Module, init_type: InitType, gain: float) -> None:
+    """Zero biases and, for every conv and linear layer, xavier-normal(gain) weights (the
+    reference's ``--init_type xavier --init_gain 0.02``) or normal(0, gain) (CycleGAN's)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight, gain=gain)
+            if init_type == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            else:
+                nn.init.normal_(m.weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def init_type_field() -> Any:
+    return Field("xavier", description="Weight init: xavier (normal, std gain x sqrt(2 / (fan_in + fan_out)), the "
+                 "reference's) or normal (std gain, CycleGAN's: larger, learns faster in short runs).")
 
 
 def _padded_conv(dim: int, padding_type: str, bias: bool) -> list[nn.Module]:
@@ -144,7 +155,8 @@ class TimeResnetGeneratorConfig(ganzoo.GeneratorConfig):
     antialias_up: bool = Field(
         True, description="Blur upsampling + conv (the reference's default); false: transposed convs.")
     n_mlp: int = Field(3, ge=0, description="Layers of the noise mapping after its first (3: four linear layers).")
-    init_gain: float = Field(0.02, ge=0, description="Gain of the xavier-normal init of every weight.")
+    init_type: InitType = init_type_field()
+    init_gain: float = Field(0.02, ge=0, description="Gain (xavier) or standard deviation (normal) of the init.")
 
 
 class TimeResBlock(nn.Module):
@@ -213,7 +225,7 @@ class TimeResnetGenerator(ganzoo.Generator):
         self.up = nn.Sequential(*up, nn.ReflectionPad2d(3), nn.Conv2d(c.ngf, c.output_nc, 7), nn.Tanh())
         self.z_mapping = nn.Sequential(PixelNorm(), *_mlp([width] * (c.n_mlp + 2)))
         self.time_embedding = TimeEmbedding(c.ngf, width)
-        init_weights(self, c.init_gain)
+        init_weights(self, c.init_type, c.init_gain)
         for block in self.blocks:  # scale 1, shift 0 at the start
             nn.init.ones_(block.style.bias[:width])
 
@@ -275,7 +287,8 @@ class TimePatchGANConfig(ganzoo.DiscriminatorConfig):
     n_layers: int = Field(3, ge=1, description="Downsampling conv blocks (3: the 70x70 PatchGAN of the reference).")
     norm: Norm = Field("instance", description="Normalisation of all but the first block.")
     antialias: bool = Field(True, description="Stride-1 convs + blur-pool (the reference); false: stride-2 convs.")
-    init_gain: float = Field(0.02, ge=0, description="Gain of the xavier-normal init of every weight.")
+    init_type: InitType = init_type_field()
+    init_gain: float = Field(0.02, ge=0, description="Gain (xavier) or standard deviation (normal) of the init.")
 
 
 class EnergyConfig(TimePatchGANConfig):
@@ -323,7 +336,7 @@ class TimePatchGAN(ganzoo.Discriminator):
                                         antialias=c.antialias))
         self.blocks = nn.ModuleList(blocks)
         self.final = nn.Conv2d(c.ndf * mult, 1, 4, padding=1)
-        init_weights(self, c.init_gain)
+        init_weights(self, c.init_type, c.init_gain)
 
     def forward(self, x: Tensor, t: int | Tensor | None = None) -> Tensor:
         t_emb = self.time_embedding(time_index(t, x.shape[0], x.device))
