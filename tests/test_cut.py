@@ -390,3 +390,18 @@ def test_evaluate_and_translate_say_the_method_is_one_sided(ganzoo_cli, tmp_path
     Image.new("RGB", (16, 16)).save(tmp_path / "x.png")
     result = ganzoo_cli("translate", run.run_dir, tmp_path / "x.png", "--out", tmp_path / "out", "-d", "b2a")
     assert result.exit_code == 2 and "CUT translates a2b only" in result.stderr and "Traceback" not in result.output
+
+
+def test_patchnce_gradients_stay_finite_under_fp16_autocast() -> None:
+    """The heads start with tiny outputs (xavier, gain 0.02) that the normalisation divides by:
+    in fp16 their gradients overflowed, so the heads run in float32."""
+    torch.manual_seed(0)
+    g = ResnetGenerator({"ngf": 4, "n_blocks": 6, "init_type": "xavier", "antialias": True})
+    nce = PatchNCELoss(PatchNCEConfig(channels=g.feature_layers()), "nce_loss")
+    x, y = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3, 16, 16) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = nce(g.features(x, nce.layers), g.features(g(y), nce.layers))
+    loss.backward()
+    assert torch.isfinite(loss)
+    bad = [n for n, p in [*g.named_parameters(), *nce.named_parameters()] if not torch.isfinite(p.grad).all()]
+    assert bad == []

@@ -51,8 +51,15 @@ class PatchNCEConfig(ganzoo.LossConfig):
         return self
 
 
-def _l2_normalise(x: Tensor) -> Tensor:
-    return x / (x.norm(dim=-1, keepdim=True) + 1e-7)
+def _project(head: nn.Module, x: Tensor) -> Tensor:
+    """``head(x) / (|head(x)| + 1e-7)`` as the reference, always in float32. The heads start with
+    tiny outputs (xavier, gain 0.02), so the normalisation multiplies their gradients by about
+    1 / |head(x)|: summed over the sampled rows in fp16, a bias gradient overflows (and the
+    squares of the outputs underflow), which under fp16 autocast made every step non-finite.
+    The heads are a few small matrix products; float32 costs little."""
+    with torch.autocast(x.device.type, enabled=False):
+        y = head(x.float())
+        return y / (y.norm(dim=-1, keepdim=True) + 1e-7)
 
 
 class PatchNCELoss(ganzoo.Loss):
@@ -109,12 +116,12 @@ class PatchNCELoss(ganzoo.Loss):
         """InfoNCE of one layer: for each sampled location of each image, cross-entropy of its
         output feature against the source features of all sampled locations of that image,
         the one at the same place being the positive."""
-        keys = _l2_normalise(head(source.flatten(2)[:, :, ids].transpose(1, 2))).detach()  # (B, P, D)
-        queries = _l2_normalise(head(output.flatten(2)[:, :, ids].transpose(1, 2)))
+        keys = _project(head, source.flatten(2)[:, :, ids].transpose(1, 2)).detach()  # (B, P, D)
+        queries = _project(head, output.flatten(2)[:, :, ids].transpose(1, 2))
         positive = (queries * keys).sum(-1, keepdim=True)  # (B, P, 1)
         negatives = queries @ keys.transpose(1, 2)  # (B, P, P): the same image only
         eye = torch.eye(negatives.shape[-1], device=negatives.device, dtype=torch.bool)
         negatives = negatives.masked_fill(eye, DIAGONAL_LOGIT)
         logits = torch.cat([positive, negatives], dim=-1) / self.config.temperature  # type: ignore[attr-defined]
         target = torch.zeros(logits.shape[:-1], dtype=torch.long, device=logits.device)
-        return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
+        return F.cross_entropy(logits.flatten(0, 1), target.flatten())
