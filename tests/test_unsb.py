@@ -281,6 +281,7 @@ def test_horse2zebra_recipe_has_the_references_settings(ganzoo_registry, tmp_pat
     assert (m.num_timesteps, m.tau, m.lambda_sb, m.nce_idt, m.inference_steps) == (5, 0.01, 1, True, 5)
     assert resolved.train.batch_size == 1 and resolved.train.epochs == 400
     assert (resolved.data.config.load_size, resolved.data.config.crop_size) == (286, 256)
+    assert resolved.data.config.full_view_after == 0.5  # the decay epochs load at 256, as the reference
     assert resolved.slots["generator"].config.ngf == 64 and resolved.slots["generator"].config.n_blocks == 9
     assert resolved.slots["nce_loss"].config.weight == 1 and resolved.slots["gan_loss"].spec.name == "lsgan"
     assert set(resolved.train.eval_metrics) == {"fid", "kid"} and resolved.train.eval_every > 0
