@@ -57,10 +57,11 @@ class Generator(nn.Module, abc.ABC):
         Named, not indexed, so a loss never depends on how a network lays out its modules."""
         return {}
 
-    def features(self, x: Tensor, layers: Sequence[str]) -> list[Tensor]:
+    def features(self, x: Tensor, layers: Sequence[str], **conditions: Any) -> list[Tensor]:
         """The named intermediate features of ``x``, in the order of ``layers``; the forward pass
-        stops after the last one it needs. Raises :class:`GanzooError` for a generator that offers
-        none, or for a name it does not offer."""
+        stops after the last one it needs. ``conditions`` are passed on for a generator that takes
+        more than the image (UNSB's time step ``t`` and noise ``z``). Raises :class:`GanzooError`
+        for a generator that offers none, or for a name it does not offer."""
         offered = self.feature_layers()
         name = type(self).__name__
         if not offered:
@@ -71,9 +72,9 @@ class Generator(nn.Module, abc.ABC):
         if unknown or not layers:
             asked = f"unknown feature layer(s) {', '.join(map(repr, unknown))}" if unknown else "no feature layer asked"
             raise GanzooError(f"generator {name}: {asked}; it offers {', '.join(offered)}")
-        return self.compute_features(x, list(layers))
+        return self.compute_features(x, list(layers), **conditions)
 
-    def compute_features(self, x: Tensor, layers: list[str]) -> list[Tensor]:
+    def compute_features(self, x: Tensor, layers: list[str], **conditions: Any) -> list[Tensor]:
         """Implementation of :meth:`features` for generators that offer features; ``layers`` are
         already checked against :meth:`feature_layers`."""
         raise NotImplementedError(f"{type(self).__name__} lists feature layers but does not compute them")
@@ -375,7 +376,9 @@ class Method(nn.Module, abc.ABC):
     Optionally: ``directions``, ``requires_paired`` and ``test_mode`` (class attributes),
     ``generators()`` when the inference networks are not the direct ``Generator`` children,
     ``visuals()`` to inspect a training step, and ``extra_state()``/``load_extra_state()`` for
-    non-parameter state (image pools).
+    non-parameter state (image pools). A method whose inference is a chain of generator calls
+    (UNSB) sets ``inference_steps``/``max_inference_steps``, accepts ``translate(x, direction,
+    steps=N)``, and gives ``export_module()`` a deterministic path to export.
     """
 
     Config: ClassVar[type[ComponentConfig]] = MethodConfig
@@ -389,6 +392,18 @@ class Method(nn.Module, abc.ABC):
     (running statistics, no dropout), or ``train`` (dropout on and batch-norm statistics of
     each test image: the pix2pix paper's protocol, the reference's batch of 1). Translate and
     evaluate use it (see :func:`ganzoo.inference.testing`); export writes the eval graph."""
+    inference_steps: int | None = None
+    """For a method whose inference is a chain of generator calls that may stop early (UNSB):
+    how many calls (NFE) ``translate`` makes by default. ``None`` (every single-step method):
+    ``translate`` takes no ``steps``. A method that sets it (on the instance, from its config)
+    accepts ``translate(x, direction, steps=N)`` for ``1 <= N <= max_inference_steps``; the
+    CLI's ``--steps`` checks that range (:func:`ganzoo.inference.check_steps`)."""
+    max_inference_steps: int | None = None
+    """The largest ``steps`` the method's ``translate`` accepts (UNSB: its T)."""
+    stochastic_inference: ClassVar[bool] = False
+    """True when ``translate`` draws random numbers (UNSB's noise). Translate and evaluate then
+    run each image alone after seeding torch with a fixed seed, so a translation is repeatable
+    and independent of the batch, and the caller's random state is left untouched."""
 
     def __init__(self, config: ComponentConfig, parts: Parts):
         super().__init__()
@@ -405,6 +420,12 @@ class Method(nn.Module, abc.ABC):
     @abc.abstractmethod
     def translate(self, x: Tensor, direction: Direction = "a2b") -> Tensor:
         """Deterministic inference: an image batch of one domain into the other."""
+
+    def export_module(self, direction: Direction = "a2b") -> tuple[nn.Module, str] | None:
+        """What ``ganzoo export`` writes when ``translate`` is not a deterministic function of its
+        input (random or multi-step inference): a module computing a deterministic path, and a
+        sentence saying which. ``None`` (the default): export ``translate`` itself."""
+        return None
 
     def generators(self) -> dict[str, nn.Module]:
         """The networks used at inference, by name (exported, averaged with EMA)."""

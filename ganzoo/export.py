@@ -2,7 +2,9 @@
 
 What is exported is ``method.translate(x, direction)``: for CycleGAN one generator, for UNIT an
 encoder and the other domain's decoder, whatever the method does, without the discriminators
-and losses (only the method's generators are part of the exported module). The input is
+and losses (only the method's generators are part of the exported module). A method whose
+translation is random or multi-step (UNSB) exports the deterministic path its
+``export_module()`` gives instead, and the result's note says which. The input is
 images in [-1, 1], NCHW, with sides that are multiples of the generator stride (the padding
 ``ganzoo translate`` does is not part of the graph, so callers pad themselves).
 
@@ -120,7 +122,9 @@ def _export(method: nn.Module, path: Path, *, fmt: ExportFormat, direction: str,
     from ganzoo.inference import Translator, method_stride
 
     method = method.cpu().eval().requires_grad_(False)
-    module = TranslationModule(method, direction).eval()
+    custom = method.export_module(direction) if hasattr(method, "export_module") else None
+    module, what = custom if custom is not None else (TranslationModule(method, direction), "")
+    module.eval()
     stride = method_stride(method)
     if channels is None:
         channels = Translator.from_method(method, direction).in_channels
@@ -140,6 +144,8 @@ def _export(method: nn.Module, path: Path, *, fmt: ExportFormat, direction: str,
         diff = float((torch.as_tensor(run(probe)) - expected).abs().max())
     elif check:
         note = (note + "; " if note else "") + "not checked: onnxruntime is not installed"
+    if what:
+        note = (note + "; " if note else "") + what
     if getattr(method, "test_mode", "eval") == "train":
         note = (note + "; " if note else "") + ("the eval-mode graph (running statistics, no dropout), a deterministic "
                                                 "model; ganzoo translate/evaluate test as the reference does, with "

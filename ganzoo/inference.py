@@ -103,8 +103,27 @@ def translate_padded(fn: Callable[[Tensor], Tensor], x: Tensor, stride: int, min
 
 _STOCHASTIC = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.modules.batchnorm._BatchNorm)
 TEST_SEED = 0
-"""Seed of the dropout noise of ``train`` test mode, drawn anew for every image: a translation
-is then the same whatever the batch, the order or the caller's random state."""
+"""Seed of the random numbers of a translation (dropout of ``train`` test mode, the noise of a
+stochastic method), drawn anew for every image: a translation is then the same whatever the
+batch, the order or the caller's random state. ``ganzoo translate --seed`` draws others."""
+
+
+def check_steps(method: nn.Module, steps: int | None) -> int | None:
+    """``steps`` checked against what ``method`` offers (:attr:`ganzoo.Method.inference_steps`):
+    None stays None (the method's default), a single-step method refuses any number, a
+    multi-step one refuses numbers outside ``1..max_inference_steps``."""
+    if steps is None:
+        return None
+    name = type(method).__name__
+    default = getattr(method, "inference_steps", None)
+    if default is None:
+        raise GanzooError(f"--steps {steps}: {name} translates in one generator call; the number of inference "
+                          "steps is for methods with multi-step inference (e.g. unsb)")
+    most = getattr(method, "max_inference_steps", None) or default
+    if not 1 <= steps <= most:
+        raise GanzooError(f"--steps {steps}: this {name} model translates in 1 to {most} steps (NFE); its "
+                          f"default is {default}")
+    return steps
 
 
 @contextlib.contextmanager
@@ -112,11 +131,13 @@ def testing(method: nn.Module) -> Iterator[bool]:
     """The networks in the mode the method's reference tests them in (``Method.test_mode``):
     eval, or for ``train`` dropout on and batch norm on the test batch's statistics. Batch-norm
     running statistics are left exactly as they were, and the caller's random generators are
-    untouched. Yields whether each image must be translated alone (the reference's batch of 1)."""
+    untouched. Yields whether each image must be translated alone under a fixed seed (the
+    reference's batch of 1 for ``train`` mode; every image of a stochastic method)."""
     was_training = method.training
     method.eval()
-    alone = getattr(method, "test_mode", "eval") == "train"
-    changed = [m for m in method.modules() if isinstance(m, _STOCHASTIC)] if alone else []
+    train_mode = getattr(method, "test_mode", "eval") == "train"
+    alone = train_mode or bool(getattr(method, "stochastic_inference", False))
+    changed = [m for m in method.modules() if isinstance(m, _STOCHASTIC)] if train_mode else []
     saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in changed]
     for m in changed:
         m.train()
@@ -155,16 +176,20 @@ class Translator:
 
     def __init__(self, fn: Callable[[Tensor], Tensor], *, stride: int, device: torch.device,
                  precision: PrecisionName = "fp32", in_channels: int = 3, out_channels: int = 3,
-                 method: nn.Module | None = None):
-        self.fn, self.stride, self.device, self.method = fn, stride, device, method
+                 method: nn.Module | None = None, seed: int = TEST_SEED):
+        self.fn, self.stride, self.device, self.method, self.seed = fn, stride, device, method, seed
         self.min_size = stride
         self.dtype = resolve_precision(precision, device)
         self.in_channels, self.out_channels = in_channels, out_channels
 
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
-                    precision: PrecisionName = "fp32") -> Translator:
+                    precision: PrecisionName = "fp32", steps: int | None = None,
+                    seed: int = TEST_SEED) -> Translator:
+        """``steps``: the number of generator calls of a multi-step method (None: its default);
+        ``seed``: of the random numbers of a stochastic method's translation."""
         check_direction(method, direction)
+        steps = check_steps(method, steps)
         device = device or _module_device(method)
         gens = list(method.generators().values()) if hasattr(method, "generators") else []
         # Channels: a method's generators are listed A->B first (G_A, gen_a), by convention.
@@ -173,8 +198,9 @@ class Translator:
         in_nc, out_nc = getattr(cfg, "input_nc", 3), getattr(cfg, "output_nc", 3)
         if direction == "b2a" and len(gens) == 1:
             in_nc, out_nc = out_nc, in_nc
-        return cls(lambda x: method.translate(x, direction), stride=method_stride(method), device=device,
-                   precision=precision, in_channels=in_nc, out_channels=out_nc, method=method)
+        kwargs = {} if steps is None else {"steps": steps}  # single-step methods' translate has no steps
+        return cls(lambda x: method.translate(x, direction, **kwargs), stride=method_stride(method), device=device,
+                   precision=precision, in_channels=in_nc, out_channels=out_nc, method=method, seed=seed)
 
     @classmethod
     def from_generator(cls, generator: nn.Module, *, device: torch.device | None = None,
@@ -194,7 +220,7 @@ class Translator:
                 return self._translate(x)
             outs = []
             for image in x.split(1):
-                torch.manual_seed(TEST_SEED)
+                torch.manual_seed(self.seed)
                 outs.append(self._translate(image))
             return torch.cat(outs)
 

@@ -11,7 +11,7 @@ def test_list_components_table_and_json(ganzoo_cli):
     result = ganzoo_cli("list-components", "generator")
     assert result.exit_code == 0
     assert "resnet_9blocks" in result.stdout and "networks" in result.stdout
-    result = ganzoo_cli("list-components", "--json", "--filter", "*blocks")
+    result = ganzoo_cli("list-components", "--json", "--filter", "resnet_*blocks")
     rows = json.loads(result.stdout)
     assert {r["name"] for r in rows} == {"resnet_6blocks", "resnet_9blocks"}
     assert all(r["dist"] == "ganzoo" and r["version"] for r in rows)

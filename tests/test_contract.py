@@ -39,3 +39,10 @@ class TestCUT(MethodContract):
 class TestFastCUT(MethodContract):
     method = "fastcut"
     overrides = TINY_CUT
+
+
+class TestUNSB(MethodContract):
+    method = "unsb"
+    overrides = ("generator.ngf=4", "generator.n_blocks=5", "generator.n_mlp=1", "discriminator.ndf=4",
+                 "discriminator.n_layers=2", "energy.ndf=4", "energy.n_layers=2", "nce_loss.num_patches=16",
+                 "nce_loss.mlp_width=8")

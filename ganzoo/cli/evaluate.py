@@ -58,13 +58,18 @@ def evaluate(
     quantize: Annotated[bool, typer.Option(
         "--quantize/--no-quantize", help="Round outputs to 8 bits first, as saved PNGs are (default).")] = True,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data loading processes.")] = 0,
+    steps: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Generator calls (NFE) of a method with multi-step inference (unsb): N, or a comma-separated list "
+             "(1,3,5) scored one after the other, keyed DIRECTION/nfeN/METRIC; default: the recipe's.",
+        show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a stochastic method's noise (unsb).")] = 0,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a trained run on a data split; prints a table and records the protocol with the numbers."""
     with user_errors():
         from ganzoo.engine.loading import load_trained
-        from ganzoo.inference import check_direction
-        from ganzoo.metrics.evaluate import build_metrics
+        from ganzoo.inference import check_direction, check_steps
+        from ganzoo.metrics.evaluate import build_metrics, by_steps
         from ganzoo.metrics.evaluate import evaluate as run_evaluation
 
         directions = ["a2b", "b2a"] if direction == "both" else [direction]
@@ -82,19 +87,25 @@ def evaluate(
                 options.setdefault(name, {}).setdefault("backbone_weights", str(lpips_weights))
         metric_objs = build_metrics(names, options, registry)
         dev = runtime_options(device, precision)
+        nfes = _step_list(steps)
         resolved, method, ckpt_dir = load_trained(source, device=dev)
         one_sided = [d for d in directions if d not in method.directions]
         if one_sided and direction != "both":
             check_direction(method, direction)  # raises, saying what the method translates
         directions = [d for d in directions if d not in one_sided]
+        for nfe in nfes:
+            check_steps(method, nfe)  # before any work
         dataset = _dataset(resolved, data, split, registry)
         n = len(dataset) if max_items is None else min(max_items, len(dataset))
+        reports = {}
         with progress(err, show_progress) as bar:
-            task = bar.add_task(f"evaluating {ckpt_dir.name}", total=n * len(directions))
-            report = run_evaluation(method, dataset, metric_objs, device=dev, max_items=max_items,
-                                    directions=directions, batch_size=batch_size, precision=precision,
-                                    quantize=quantize, workers=workers,
-                                    on_batch=lambda _d, k: bar.advance(task, k))
+            task = bar.add_task(f"evaluating {ckpt_dir.name}", total=n * len(directions) * len(nfes))
+            for nfe in nfes:
+                reports[nfe] = run_evaluation(method, dataset, metric_objs, device=dev, max_items=max_items,
+                                              directions=directions, batch_size=batch_size, precision=precision,
+                                              quantize=quantize, workers=workers, steps=nfe, seed=seed,
+                                              on_batch=lambda _d, k: bar.advance(task, k))
+        report = by_steps(reports) if len(nfes) > 1 else reports[nfes[0]]
         for d in one_sided:
             report.skipped[f"{d}/all metrics"] = (f"method {resolved.method.spec.name} translates "
                                                   f"{', '.join(directions)} only")
@@ -133,6 +144,20 @@ def _dataset(resolved: Any, data: list[str] | None, split: str, registry: Any) -
         raise GanzooError(f"--split: dataset '{component.spec.name}' has splits {', '.join(splits)}, not '{split}'")
     component.spec.cls.check_source(component.config, split)
     return component.build(split=split)
+
+
+def _step_list(steps: str | None) -> list[int | None]:
+    """``--steps``: None (the method's default), ``N`` or ``N,M,...``."""
+    if steps is None:
+        return [None]
+    try:
+        values = [int(v) for v in steps.split(",") if v.strip()]
+    except ValueError:
+        raise GanzooError(f"--steps must be a number of steps or a comma-separated list (1,3,5), got '{steps}'") \
+            from None
+    if not values:
+        raise GanzooError("--steps: give at least one number of steps")
+    return list(dict.fromkeys(values))
 
 
 def _step(ckpt_dir: Path) -> int | None:

@@ -59,6 +59,11 @@ def translate(
         "--generator-option", "-g", help="Config of that generator: KEY=VALUE (e.g. ngf=64, n_blocks=6).")] = None,
     part: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Which state dict of a file holding several (UNIT's gen_*.pt: a or b).")] = None,
+    steps: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Generator calls (NFE) of a method with multi-step inference (unsb: 1..T; default: the recipe's).",
+        show_default=False)] = None,
+    seed: Annotated[int, typer.Option(
+        help="Seed of a stochastic method's noise (unsb); the same seed gives the same images.")] = 0,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
 ) -> None:
     """Translate images with a trained run, a checkpoint, or a reference generator checkpoint.
@@ -90,11 +95,15 @@ def translate(
             options = parse_options(generator_option, "--generator-option")
             method = build_reference_method(reference_method, list(reference_generator), generator=generator,
                                             generator_config=options, registry=plugins().registry).to(dev)
-            translator = Translator.from_method(method, direction, device=dev, precision=precision)  # type: ignore[arg-type]
+            translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
+                                                steps=steps, seed=seed)
             label = f"{reference_method} {direction}"
         elif reference_generator:
             from ganzoo.interchange import import_component
 
+            if steps is not None:
+                raise GanzooError("--steps needs a method with multi-step inference; a bare --reference-generator "
+                                  "translates in one call")
             if len(reference_generator) > 1:
                 raise GanzooError("several --reference-generator files need --reference-method to say how they "
                                   "combine")
@@ -108,8 +117,9 @@ def translate(
 
             plugins()
             _, method, ckpt_dir = load_trained(paths[0], device=dev)
-            translator = Translator.from_method(method, direction, device=dev, precision=precision)  # type: ignore[arg-type]
-            label = f"{ckpt_dir.name} {direction}"
+            translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
+                                                steps=steps, seed=seed)
+            label = f"{ckpt_dir.name} {direction}" + (f" NFE {steps}" if steps else "")
         dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
         err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",
                   highlight=False)

@@ -128,6 +128,8 @@ def evaluate(
     quantize: bool = True,
     workers: int = 0,
     on_batch: Callable[[str, int], None] | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
 ) -> EvaluationReport:
     """Translate the first ``max_items`` items of ``dataset`` in each direction and score them.
 
@@ -136,10 +138,15 @@ def evaluate(
     cannot run are skipped, with the reason in ``report.skipped``, and the others still run:
     those that need pairs on an unpaired split, those whose weights are not in the usual places
     (checked before anything is translated), those that fail on these images.
+    ``steps``: the number of generator calls of a multi-step method (None: its default); ``seed``:
+    of a stochastic method's noise (None: :data:`ganzoo.inference.TEST_SEED`).
     """
     from ganzoo.data.images import quantize as to_8bit
     from ganzoo.engine.runtime import resolve_device
-    from ganzoo.inference import Translator
+    from ganzoo.inference import TEST_SEED, Translator, check_steps
+
+    steps = check_steps(method, steps)
+    seed = TEST_SEED if seed is None else seed
 
     start = time.perf_counter()
     device = resolve_device(str(device)) if isinstance(device, str) else device
@@ -175,7 +182,8 @@ def evaluate(
             used.add(name)
         if not active:
             continue
-        translator = Translator.from_method(method, direction, device=device, precision=precision)
+        translator = Translator.from_method(method, direction, device=device, precision=precision, steps=steps,
+                                            seed=seed)
         # Unpaired splits are as long as the larger domain and wrap the smaller one; an image
         # seen before (same file) is scored once, so no set holds duplicates.
         seen_src: set[str] = set()
@@ -234,6 +242,8 @@ def evaluate(
                    + (", rounded to 8 bits" if quantize else ""),
         "precision": precision,
         "test_mode": getattr(method, "test_mode", "eval"),
+        **({"inference_steps": steps or method.inference_steps} if getattr(method, "inference_steps", None) else {}),
+        **({"seed": seed} if getattr(method, "stochastic_inference", False) else {}),
         "device": str(device),
         "metrics": {name: {**m.protocol(), "config": m.config.model_dump(mode="json")}
                     for name, m in metrics.items() if name in used},
@@ -241,6 +251,23 @@ def evaluate(
     }
     report.seconds = time.perf_counter() - start
     return report
+
+
+def by_steps(reports: Mapping[int, EvaluationReport]) -> EvaluationReport:
+    """One report from evaluations of a multi-step method at several step counts (NFE): scores
+    keyed ``<direction>/nfe<N>/<key>`` (``a2b/nfe3/fid``), the protocol of the first with the
+    list of step counts."""
+    merged = EvaluationReport()
+    for n, report in reports.items():
+        for field_name in ("results", "skipped", "higher_is_better"):
+            target = getattr(merged, field_name)
+            for key, value in getattr(report, field_name).items():
+                direction, rest = key.split("/", 1)
+                target[f"{direction}/nfe{n}/{rest}"] = value
+        merged.seconds += report.seconds
+    first = next(iter(reports.values()))
+    merged.protocol = {**first.protocol, "inference_steps": list(reports)}
+    return merged
 
 
 def _versions() -> dict[str, str]:
