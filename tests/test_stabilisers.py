@@ -179,11 +179,12 @@ def _check_spectral_norm(spec, small: dict, x: Tensor, path) -> None:
 def test_spectral_norm_on_every_discriminator_keeps_state_dict_loading(ganzoo_registry, tmp_path) -> None:
     names = [s.name for s in ganzoo_registry.list("discriminator")]
     assert {"patchgan", "pixel", "multiscale_patchgan"} <= set(names)
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
     for name in names:
         spec = ganzoo_registry.get("discriminator", name)
         small = {k: v for k, v in {"ndf": 8, "dim": 8, "n_layer": 2, "num_scales": 2}.items()
                  if k in spec.config.model_fields}
+        channels = spec.make_config(small).input_nc  # UNSB's energy net takes two (x_t, x_1) pairs
+        x = torch.rand(2, channels, 32, 32) * 2 - 1
         _check_spectral_norm(spec, small, x, tmp_path / f"{name}.pt")
 
 
