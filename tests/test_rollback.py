@@ -45,7 +45,7 @@ def _records(run_dir: Path) -> list[dict]:
 
 
 def test_a_rollback_restores_the_checkpoint_before_the_episode_lowers_the_lr_and_trains_on(
-        tiny_recipe: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+        tiny_recipe: Path, monkeypatch: pytest.MonkeyPatch, capsys, ganzoo_cli) -> None:
     fired = _force(monkeypatch, lambda step, fired: step == 5 and not fired)
     trainer = _trainer(tiny_recipe, "train.health.rollback_factor=0.25")
     result = trainer.fit()
@@ -70,8 +70,12 @@ def test_a_rollback_restores_the_checkpoint_before_the_episode_lowers_the_lr_and
     err = capsys.readouterr().err
     assert "rolled back from step 5 to step 4" in err and "lr/G" in err
     # the rules and ganzoo doctor read the log alike: one rollback, the episode ended by it
+    fired.clear()  # the forced rule fires again on the replay's first step 5
     tracker = diagnose(records, HealthConfig(window=1), rules={"collapse": health_rules.BUILTIN_RULES["collapse"]})
-    assert tracker.rollbacks == 1
+    assert tracker.rollbacks == 1 and [(e.start, e.end) for e in tracker.episodes] == [(5, 5)]
+    report = json.loads(ganzoo_cli("doctor", result.run_dir, "--json").stdout)
+    assert [(r["from_step"], r["to_step"], r["group"]) for r in report["rollbacks"]] == [(5, 4, "G")]
+    assert "rolled back from step 5 to step 4 for collapse: lr/G" in ganzoo_cli("doctor", result.run_dir).output
 
 
 def test_resume_after_a_rollback_keeps_the_lowered_lr_and_the_count(tiny_recipe: Path,
