@@ -91,5 +91,7 @@ def register_health_rules(rules: dict[str, Callable[[Any], Any]]) -> None:
                 if ctx.latest.get("d/D/acc", 1) < 0.55 else None
 
     A rule that holds for ``train.health.window`` records in a row warns once, with the step
-    its episode began. Names the built-in rules or an earlier plugin use are refused.
+    its episode began. A finding's ``group`` (``HealthFinding(saw, advice, group="D")``) names the
+    optimizer group whose lr a rollback lowers (docs/health.md). Names the built-in rules or an
+    earlier plugin use are refused.
     """

@@ -85,6 +85,7 @@ def diagnosis(run_dir: Path, overrides: dict[str, Any] | None = None) -> dict[st
         "run_dir": str(run_dir), "state": state, "last_step": last, "unreadable_lines": broken,
         "health_records": len(tracker.history), "evaluations": evals[-3:],
         "episodes": [e.as_dict() for e in tracker.episodes],
+        "rollbacks": [r for r in records if r.get("event") == "health_rollback"],
         "healthy": not tracker.episodes,
     }
 
@@ -133,6 +134,11 @@ def doctor(
                   highlight=False, soft_wrap=True)
         for advice in e["advice"]:
             out.print(f"  try: {advice}", highlight=False, soft_wrap=True, markup=False)
+    for r in report["rollbacks"]:  # train.health.on_<rule> = "rollback"
+        rates = ", ".join(f"lr/{g} {v:.3g} -> {r.get('new_lr', {}).get(g, float('nan')):.3g}"
+                          for g, v in r.get("old_lr", {}).items())
+        out.print(f"rolled back from step {r.get('from_step')} to step {r.get('to_step')} for {r.get('rule')}: "
+                  f"{rates}", highlight=False, soft_wrap=True, markup=False)
 
 
 def register_commands(cli: typer.Typer) -> None:

@@ -165,10 +165,10 @@ def latest_complete(folder: Path) -> Path | None:
     if not folder.is_dir():
         return None
     done = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and (d / STATE).is_file()]
-    return max(done, key=lambda d: _step_of(d), default=None)
+    return max(done, key=lambda d: step_of(d), default=None)
 
 
-def _step_of(directory: Path) -> int:
+def step_of(directory: Path) -> int:
     try:
         return int(json.loads((directory / META).read_text())["step"])
     except (OSError, ValueError, KeyError):
@@ -222,7 +222,7 @@ def _shape(text: str) -> str:
 
 def prune(folder: Path, keep_last: int, protect: set[str] = frozenset()) -> None:
     """Delete all but the newest ``keep_last`` periodic checkpoints (``step_*``)."""
-    periodic = sorted((d for d in folder.glob("step_*") if d.is_dir()), key=_step_of)
+    periodic = sorted((d for d in folder.glob("step_*") if d.is_dir()), key=step_of)
     for old in periodic[:-keep_last] if keep_last else periodic:
         if old.name not in protect:
             shutil.rmtree(old, ignore_errors=True)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ganzoo.components import AdversarialLoss, Discriminator, Method
 from ganzoo.engine import distributed as ddp
-from ganzoo.engine.health_rules import BUILTIN_RULES, HealthConfig, Rule, RuleTracker, describe
+from ganzoo.engine.health_rules import BUILTIN_RULES, Episode, HealthConfig, Rule, RuleTracker, describe
 from ganzoo.errors import GanzooError
 
 
@@ -49,6 +49,8 @@ class HealthMonitor:
             rules = {**BUILTIN_RULES, **get_plugins().health_rules}
         self.tracker = RuleTracker(config, dict(rules), best_metric, best_mode)
         self.stop_reason: str | None = None
+        self.pending: Episode | None = None
+        """An episode whose reaction is rollback, not yet handled (see :mod:`ganzoo.engine.rollback`)."""
         self._names = {id(m): n for n, m in method.named_modules() if isinstance(m, Discriminator)}
         self._d_stats: dict[str, list[Tensor]] = defaultdict(list)
         self.gan_slot = "gan_loss"
@@ -56,6 +58,14 @@ class HealthMonitor:
             for loss in (m for m in method.modules() if isinstance(m, AdversarialLoss)):
                 loss.observers.append(self._observer(loss.threshold))
                 self.gan_slot = loss.name
+
+    @classmethod
+    def for_run(cls, resolved: Any, method: Method, runner: Any, report: Any, runtime: Any) -> HealthMonitor:
+        """The monitor of a training run: its ``train.health`` settings, probe batch and best metric."""
+        t = resolved.train
+        probe = probe_batch(resolved, t.health.probe_items * t.health.enabled, runtime.device)
+        return cls(method, runner, t.health, report, probe=probe, best_metric=t.best_metric, best_mode=t.best_mode,
+                   dist=runtime.dist)
 
     def _observer(self, threshold: float) -> Any:
         def observe(d: nn.Module, real: list[Tensor], fake: list[Tensor]) -> None:
@@ -68,7 +78,8 @@ class HealthMonitor:
     # ------------------------------------------------------------------ the loop's calls
 
     def window(self, step: int, means: Mapping[str, float], learning_rates: Mapping[str, float]) -> bool:
-        """Write this window's record and apply the rules; True when a rule's reaction is stop."""
+        """Write this window's record and apply the rules; True when a rule's reaction is stop
+        (one whose reaction is rollback sets ``pending``)."""
         if not self.config.enabled:
             return False
         record = {"step": step, "event": "health", "kind": "health", **self.signals(means, learning_rates)}
@@ -91,11 +102,14 @@ class HealthMonitor:
         stop = False
         for episode in opened:
             reaction = getattr(self.config, f"on_{episode.rule}", "warn")
-            self.report.warn(describe(episode) + (" (stopping: train.health.on_"
-                                                  f"{episode.rule} = 'stop')" if reaction == "stop" else ""))
+            doing = {"stop": "stopping", "rollback": "rolling back"}.get(reaction)
+            self.report.warn(describe(episode) + (f" ({doing}: train.health.on_{episode.rule} = '{reaction}')"
+                                                  if doing else ""))
             self.report.event(step, "health_warning", kind="health", reaction=reaction, **episode.as_dict())
             if reaction == "stop":
                 self.stop_reason, stop = f"{episode.rule} since step {episode.start}", True
+            elif reaction == "rollback" and self.pending is None:
+                self.pending = episode  # the trainer rolls back once the step's other work is done
         return stop
 
     # ------------------------------------------------------------------ signals

@@ -19,7 +19,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Reaction = Literal["warn", "stop"]
+Reaction = Literal["warn", "stop", "rollback"]
+
+
+def _on(rule: str, lowered: str) -> Any:
+    return Field("warn", description=f"What {rule} does: warn, stop the run (saved), or rollback (to the last "
+                 f"healthy checkpoint, with {lowered} lowered; see docs/health.md).")
 
 
 class HealthConfig(BaseModel):
@@ -44,13 +49,16 @@ class HealthConfig(BaseModel):
     divergence_factor: float = Field(
         20.0, gt=1, description="divergence: a step's loss or gradient norm this many times its smallest window "
         "value so far, and rising.")
-    stall_evals: int = Field(
-        5, ge=2, description="stall: evaluations in a row without a new best of train.best_metric.")
-    on_d_dominating: Reaction = Field("warn", description="What d_dominating does: warn, or stop the run (saved).")
-    on_collapse: Reaction = Field("warn", description="What collapse does: warn, or stop the run (saved).")
-    on_identity: Reaction = Field("warn", description="What identity does: warn, or stop the run (saved).")
-    on_divergence: Reaction = Field("warn", description="What divergence does: warn, or stop the run (saved).")
-    on_stall: Reaction = Field("warn", description="What stall does: warn, or stop the run (saved).")
+    stall_evals: int = Field(5, ge=2, description="stall: evaluations in a row with no new best of train.best_metric.")
+    on_d_dominating: Reaction = _on("d_dominating", "D's lr")
+    on_collapse: Reaction = _on("collapse", "G's lr")
+    on_identity: Reaction = _on("identity", "every group's lr")
+    on_divergence: Reaction = _on("divergence", "the diverging group's lr")
+    on_stall: Reaction = _on("stall", "every group's lr")
+    rollback_factor: float = Field(0.5, gt=0, lt=1, description="rollback: multiplies the offending group's base lr "
+                                   "(so its whole schedule); checkpoints keep the lowered rate.")
+    max_rollbacks: int = Field(3, ge=0, description="rollback: at most this many in a run (resumes included); then the "
+                               "rule stops the run instead.")
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class Finding:
 
     saw: str
     advice: tuple[str, ...] = ()
+    group: str | None = None
+    """The optimizer group whose lr a rollback lowers (None: every group)."""
 
 
 @dataclass
@@ -119,7 +129,7 @@ def d_dominating(ctx: Context) -> Finding | None:
             f"{r.get(f'd/{name}/gap', float('nan')):.2f}{more}",
             (_lower_lr(r, "D"), f"--set {gan}.r1_gamma=1", f"--set {gan}.label_smoothing=0.1",
              "--set discriminator.spectral_norm=true", "lower the weight of a G term that outweighs the rest",
-             f"--set {gan}.augment=\"color,translation,cutout\" --set {gan}.ada_target=0.6"))
+             f"--set {gan}.augment=\"color,translation,cutout\" --set {gan}.ada_target=0.6"), group="D")
     return None
 
 
@@ -134,7 +144,7 @@ def collapse(ctx: Context) -> Finding | None:
                 f"{direction} outputs of the probe images differ {r[key]:.2f}x as much as the inputs do "
                 f"(below {c.collapse_ratio})",
                 (_lower_lr(r, "G"), f"--set {gan}.r1_gamma=1", "--set discriminator.spectral_norm=true",
-                 f"--set {gan}.instance_noise=0.1 --set {gan}.instance_noise_steps=<half the run>"))
+                 f"--set {gan}.instance_noise=0.1 --set {gan}.instance_noise_steps=<half the run>"), group="G")
     return None
 
 
@@ -165,9 +175,9 @@ def divergence(ctx: Context) -> Finding | None:
         rising = values[-1] > values[-2]
         if low > 0 and values[-1] >= c.divergence_factor * low and rising:
             group = key.split("/")[1]
+            group = group if f"lr/{group}" in r else "G"
             return Finding(f"{key} is {values[-1]:.3g}, {values[-1] / low:.0f}x its lowest ({low:.3g}), and rising",
-                           (_lower_lr(r, group if f"lr/{group}" in r else "G"), "--set train.grad_clip=10",
-                            "--set train.precision=fp32"))
+                           (_lower_lr(r, group), "--set train.grad_clip=10", "--set train.precision=fp32"), group=group)
     return None
 
 
@@ -196,13 +206,14 @@ class Episode:
     start: int
     saw: str
     advice: tuple[str, ...]
+    group: str | None = None
     end: int | None = None
     """Step of the first record where the rule was quiet again (None: still on at the end)."""
     last: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "start": self.start, "end": self.end, "last": self.last, "saw": self.saw,
-                "advice": list(self.advice)}
+                "advice": list(self.advice), "group": self.group}
 
 
 @dataclass
@@ -217,6 +228,7 @@ class RuleTracker:
     history: list[Mapping[str, Any]] = field(default_factory=list)
     evals: list[Mapping[str, Any]] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
+    rollbacks: int = 0  # health_rollback records seen: what train.health.max_rollbacks limits
     _streak: dict[str, list[tuple[int, Finding]]] = field(default_factory=dict)
     _open: dict[str, Episode] = field(default_factory=dict)
 
@@ -225,10 +237,24 @@ class RuleTracker:
         if any(k.startswith("eval/") for k in record):
             self.evals.append(record)
             return self._judge(record, only=("stall",)) if self.history else []
+        if record.get("event") == "health_rollback":
+            self.rolled_back(record)
+            return []
         if record.get("event") != "health":
             return []
         self.history.append(record)
         return self._judge(record, only=tuple(k for k in self.rules if k != "stall"))
+
+    def rolled_back(self, record: Mapping[str, Any]) -> None:
+        """Training went back to ``to_step``: what came after is gone from the rules' view, and open
+        episodes end (a problem that comes back is a new episode, which reacts again)."""
+        to_step, self.rollbacks = int(record["to_step"]), self.rollbacks + 1
+        self.history = [r for r in self.history if int(r.get("step", 0)) <= to_step]
+        self.evals = [r for r in self.evals if int(r.get("step", 0)) <= to_step]
+        for episode in self._open.values():
+            episode.end = int(record.get("from_step", to_step))
+        self._open.clear()
+        self._streak.clear()
 
     def _judge(self, record: Mapping[str, Any], only: Iterable[str]) -> list[Episode]:
         ctx = Context(self.history, self.evals, self.config, self.best_metric, self.best_mode)
@@ -243,11 +269,10 @@ class RuleTracker:
             if name in self._open:
                 self._open[name].last = step
                 continue
-            streak = self._streak.setdefault(name, [])
-            streak.append((step, finding))
+            (streak := self._streak.setdefault(name, [])).append((step, finding))
             needed = 1 if name == "stall" else self.config.window
             if len(streak) >= needed:
-                episode = Episode(name, streak[0][0], finding.saw, finding.advice, last=step)
+                episode = Episode(name, streak[0][0], finding.saw, finding.advice, finding.group, last=step)
                 self.episodes.append(episode)
                 self._open[name] = episode
                 opened.append(episode)

@@ -43,11 +43,13 @@ class JsonlLog:
             f.write(json.dumps(record) + "\n")
 
     def truncate_after(self, step: int) -> None:
-        """Drop records past ``step`` (from a run that crashed after its last checkpoint)."""
+        """Drop records past ``step`` (from a run that crashed after its last checkpoint); those
+        before a health rollback stay whatever their step: they are the run's history."""
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        kept = max((i for i, line in enumerate(lines) if '"health_rollback"' in line), default=-1) + 1
+        keep = lines[:kept] + [line for line in lines[kept:] if json.loads(line).get("step", 0) <= step]
         self.path.write_text("".join(line + "\n" for line in keep))
 
     def records(self) -> list[dict[str, Any]]:

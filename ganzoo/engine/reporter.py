@@ -51,6 +51,18 @@ class Reporter:
 
     # ------------------------------------------------------------------ messages and events
 
+    @classmethod
+    def for_run(cls, resolved: Any, run_dir: Path, runtime: Runtime, *, console: Console, total: int,
+                show_progress: bool, resumed: bool, step: int) -> Reporter:
+        """The reporter of a training run (``resolved`` a ResolvedRecipe): its title, config and header."""
+        t = resolved.train
+        return cls(run_dir, runtime, console=console, images_per_iteration=t.batch_size * runtime.dist.world_size,
+                   show_progress=show_progress, loggers=t.loggers, title=resolved.name,
+                   resume_step=step if resumed else None, config=resolved.to_dict(),
+                   info={"method": resolved.method.spec.name, "data": resolved.data.spec.name, "total": total,
+                         "device": runtime.describe(), "batch": t.batch_size, "precision": runtime.precision,
+                         "ema": t.ema or "off", "best": "-"})
+
     def say(self, message: str) -> None:
         """A message, never hard-wrapped: paths and commands in it stay whole for copying."""
         if self.runtime.is_main:
@@ -89,6 +101,12 @@ class Reporter:
     def advance(self, step: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=step)
+
+    def rewind(self, step: int) -> None:
+        """Training went back to ``step`` (a health rollback): speed counts from here, the bar shows it."""
+        self.window.clear()
+        self._mark = (time.perf_counter(), step)
+        self.advance(step)
 
     def log_window(self, step: int, extra: Mapping[str, float]) -> None:
         """One log line with the means since the last one (and ``extra``, e.g. learning rates),

@@ -78,10 +78,11 @@ class RunState:
         ddp.barrier(dist)
         return directory
 
-    def restore(self) -> tuple[int, dict[str, Any] | None, Path]:
-        """Load the latest complete checkpoint into the method, the runner, the average and the
-        random streams; returns (step, best so far, the checkpoint's directory)."""
-        directory = ckpt.resolve_checkpoint(self.folder)
+    def restore(self, directory: Path | None = None, *, clock: bool = True) -> tuple[int, dict[str, Any] | None, Path]:
+        """Load the latest complete checkpoint (or ``directory``) into the method, the runner, the
+        average, the random streams and (``clock``) the training seconds; returns (step, best so far,
+        the checkpoint's directory)."""
+        directory = directory or ckpt.resolve_checkpoint(self.folder)
         state = ckpt.load_state(directory)
         ckpt.load_weights(directory, self.method)
         if self.ema is not None:
@@ -91,7 +92,8 @@ class RunState:
                 self.ema.reset()
                 self.warn(f"{directory} has no weight average; train.ema starts from the current weights")
         self.runner.load_state_dict(state)
-        self.clock.load_state_dict(state)
+        if clock:  # a health rollback keeps counting: the time it threw away was spent
+            self.clock.load_state_dict(state)
         step = int(state["step"])
         own = self._rank_state(state)
         self.method.load_extra_state(own.get("method") or {})  # type: ignore[operator]
@@ -103,6 +105,11 @@ class RunState:
         if gen is not None and own.get("augment") is not None:
             gen.set_state(own["augment"])
         return step, state.get("best"), directory
+
+    def before(self, step: int) -> Path | None:
+        """The newest complete periodic checkpoint of a step below ``step`` (a health rollback's target)."""
+        older = [d for d in self.folder.glob("step_*") if (d / ckpt.STATE).is_file() and ckpt.step_of(d) < step]
+        return max(older, key=ckpt.step_of, default=None)
 
     def _rank_state(self, state: dict[str, Any]) -> dict[str, Any]:
         dist = self.runtime.dist

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 
 from ganzoo.engine import distributed as ddp
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, TrainingError
 
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -95,3 +95,10 @@ class Runtime:
 
     def close(self) -> None:
         ddp.shutdown(self.dist)
+
+
+def out_of_memory(step: int) -> TrainingError:
+    """What a run says when the GPU runs out of memory: the settings that need less of it."""
+    return TrainingError(f"out of GPU memory at step {step}; try a smaller train.batch_size, a smaller crop "
+                         "(data.crop_size / image_size), train.precision = 'bf16', or a narrower network "
+                         "(generator.ngf)")

@@ -246,10 +246,19 @@ class StepRunner:
         # The rate of the next iteration is the schedule's at the restored one, computed as the
         # scheduler computes it: the saved rate when the run's length is unchanged, the longer
         # schedule's when a resume extends the run (not the finished schedule's last, ~0).
+        self.set_base_lrs({n: s.base_lrs for n, s in self.schedulers.items()})
+
+    def base_lrs(self) -> dict[str, list[float]]:
+        return {n: list(s.base_lrs) for n, s in self.schedulers.items()}
+
+    def set_base_lrs(self, bases: Mapping[str, Sequence[float]]) -> None:
+        """New base rates, which the schedules follow from the current iteration on; the schedulers'
+        state holds them, so checkpoints keep them (a health rollback's lowered lr)."""
         for name, sched in self.schedulers.items():
+            sched.base_lrs = list(bases[name])
             factor = lr_factor(self.schedule, sched.last_epoch, self.total)
             for group, base in zip(self.optimizers[name].param_groups, sched.base_lrs, strict=True):
-                group["lr"] = base * factor
+                group["initial_lr"], group["lr"] = base, base * factor
 
 
 class frozen:  # noqa: N801 - reads as a statement: ``with frozen(step.frozen):``

@@ -14,7 +14,8 @@ piece that takes its inputs as arguments and never calls back:
   code of ``ganzoo evaluate``) and the best checkpoint;
 - :class:`~ganzoo.engine.signals.StopSignals`: SIGTERM and Ctrl-C;
 - :class:`~ganzoo.engine.clock.TrainClock`: the seconds of training, and ``train.max_seconds``;
-- :mod:`~ganzoo.engine.run_dir`: a run directory holds one run, written by one process.
+- :mod:`~ganzoo.engine.run_dir`: a run directory holds one run, written by one process;
+- :mod:`~ganzoo.engine.rollback`: a health rule's rollback to the last healthy checkpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ganzoo.components import Batch
+from ganzoo.data.augment import BatchAugment
 from ganzoo.engine import accel
 from ganzoo.engine import distributed as ddp
 from ganzoo.engine.checkpoint import remove_stale_temporaries
@@ -38,15 +40,16 @@ from ganzoo.engine.clock import TrainClock
 from ganzoo.engine.data import ResumableBatchSampler, infinite_batches, loader_options, prepare_batch
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.evaluation import BestTracker, Evaluator
-from ganzoo.engine.health import HealthMonitor, probe_batch
+from ganzoo.engine.health import HealthMonitor
 from ganzoo.engine.reporter import Reporter, write_run_files
+from ganzoo.engine.rollback import roll_back
 from ganzoo.engine.run_dir import RunLock, check_new_run_dir, unique_run_dir
 from ganzoo.engine.run_state import RunState, resumed_message, seed_everything
-from ganzoo.engine.runtime import Runtime
+from ganzoo.engine.runtime import Runtime, out_of_memory
 from ganzoo.engine.samples import SampleInputs
 from ganzoo.engine.signals import StopSignals
 from ganzoo.engine.steps import StepRunner
-from ganzoo.errors import GanzooError, TrainingError
+from ganzoo.errors import GanzooError
 from ganzoo.recipe import ResolvedRecipe
 
 
@@ -120,11 +123,7 @@ class Trainer:
         # identical weights on every rank (they are seeded alike; this makes it a guarantee)
         ddp.broadcast_tensors(ddp.module_tensors(self.method), rt.dist)
         self.ema = EMA(self.method.generators(), t.ema) if t.ema > 0 else None
-        self.augment = None
-        if t.augment.policy:
-            from ganzoo.data.augment import BatchAugment
-
-            self.augment = BatchAugment(t.augment)
+        self.augment = BatchAugment(t.augment) if t.augment.policy else None
         self.compiled = accel.compile_method(self.method, t.compile, warn=self._warn)
         # modes that capture CUDA graphs must be told where an iteration starts
         cudagraphs = bool(self.compiled) and rt.device.type == "cuda" and t.compile in ("reduce-overhead",
@@ -160,7 +159,7 @@ class Trainer:
             self.runtime.close()
 
     def _fit(self) -> RunResult:
-        batches: Iterator[Batch] | None = None
+        self.batches: Iterator[Batch] | None = None
         self.reporter: Reporter | None = None
         try:
             self.setup()
@@ -169,16 +168,9 @@ class Trainer:
                 self.step, best, where = self.state.restore()
                 self.tracker = BestTracker(self.tracker.key, self.tracker.mode, best)
                 resumed = resumed_message(where, self.step, self.total, self.runner.learning_rates())
-            self.reporter = Reporter(
-                self.run_dir, rt, console=self.console, images_per_iteration=t.batch_size * rt.dist.world_size,
-                show_progress=self.show_progress, loggers=t.loggers, title=self.resolved.name,
-                resume_step=self.step if self.resume else None, config=self.resolved.to_dict(),
-                info={"method": self.resolved.method.spec.name, "data": self.resolved.data.spec.name,
-                      "total": self.total, "device": rt.describe(), "batch": t.batch_size,
-                      "precision": rt.precision, "ema": t.ema or "off", "best": "-"})
-            self.health = HealthMonitor(self.method, self.runner, t.health, self.reporter, dist=rt.dist,
-                                        probe=probe_batch(self.resolved, t.health.probe_items * t.health.enabled,
-                                                          rt.device), best_metric=t.best_metric, best_mode=t.best_mode)
+            self.reporter = Reporter.for_run(self.resolved, self.run_dir, rt, console=self.console, total=self.total,
+                                             show_progress=self.show_progress, resumed=self.resume, step=self.step)
+            self.health = HealthMonitor.for_run(self.resolved, self.method, self.runner, self.reporter, rt)
             if self.resume:
                 self.reporter.log.truncate_after(self.step)
                 self.health.replay(self.reporter.log.records())
@@ -194,10 +186,8 @@ class Trainer:
             result = RunResult(self.run_dir, self.step, 0.0)
             if self.step == 0:
                 self._evaluate(result)
-            batches = infinite_batches(self.dataset, self.sampler, self.step, seed=ddp.rank_seed(
-                self.resolved.run.seed, rt.dist.rank), stages=self.dataset.stages(self.total),
-                **loader_options(t, rt.device))
-            self._loop(batches, result)
+            self.batches = self._batches()
+            self._loop(result)
             if not result.stopped_early:
                 self.save("final")
                 if not (t.sample_every and self.step % t.sample_every == 0):  # else just written
@@ -210,12 +200,18 @@ class Trainer:
             self.reporter.finish(self.step, self.tracker.best)
             return result
         finally:
-            if batches is not None:
-                batches.close()  # shuts persistent DataLoader workers down now, not at exit
+            if self.batches is not None:
+                self.batches.close()  # shuts persistent DataLoader workers down now, not at exit
             if self.reporter is not None:
                 self.reporter.close()
 
-    def _loop(self, batches: Iterator[Batch], result: RunResult) -> None:
+    def _batches(self) -> Iterator[Batch]:
+        """The training batches from ``self.step`` on, as an uninterrupted run would have drawn them."""
+        return infinite_batches(self.dataset, self.sampler, self.step, seed=ddp.rank_seed(
+            self.resolved.run.seed, self.dist.rank), stages=self.dataset.stages(self.total),
+            **loader_options(self.train, self.device))
+
+    def _loop(self, result: RunResult) -> None:
         assert self.reporter is not None
         start = time.perf_counter()
         with StopSignals(self.reporter.say) as stop, self.reporter.progress(self.total, self.step), self.clock.timing():
@@ -223,7 +219,7 @@ class Trainer:
                 while self.step < self.total and not self.clock.expired(self.dist):
                     if ddp.any_rank(stop.requested, self.dist):
                         raise _StopRequested
-                    losses = self.runner.iteration(self._prepare(next(batches)), self.step + 1)
+                    losses = self.runner.iteration(self._prepare(next(self.batches)), self.step + 1)
                     self.step += 1
                     self.reporter.losses(losses)
                     self._periodic(result)
@@ -238,10 +234,7 @@ class Trainer:
                 self.reporter.event(self.step, "aborted")
                 raise
             except torch.cuda.OutOfMemoryError:
-                raise TrainingError(
-                    f"out of GPU memory at step {self.step}; try a smaller train.batch_size, a smaller "
-                    "crop (data.crop_size / image_size), train.precision = 'bf16', or a narrower network "
-                    "(generator.ngf)") from None
+                raise out_of_memory(self.step) from None
         result.step, result.seconds, result.train_seconds = self.step, time.perf_counter() - start, self.clock.elapsed
         result.losses = {**self.reporter.last_means, **self.reporter.flush_window()}
 
@@ -259,6 +252,19 @@ class Trainer:
             self._evaluate(result)
         if t.checkpoint_every and step % t.checkpoint_every == 0 and step < self.total:
             self.save()
+        if self.health.pending is not None:  # a rule whose reaction is rollback
+            self._rollback()
+
+    def _rollback(self) -> None:
+        """Back to the last healthy checkpoint with a lower lr (:mod:`ganzoo.engine.rollback`), or stop."""
+        episode, self.health.pending = self.health.pending, None
+        step = roll_back(episode, self.step, self.state, self.health, self.reporter)
+        if step is None:
+            raise _StopRequested
+        self.step = step
+        self.batches.close()
+        self.batches = self._batches()
+        self.save()  # the restored step with the lowered lr: what a crash from here resumes
 
     def _prepare(self, batch: Batch) -> Batch:
         return prepare_batch(batch, self.device, self.augment, paired=bool(getattr(self.dataset, "paired", False)),
