@@ -84,6 +84,22 @@ def ganzoo_cli() -> Iterator[Any]:
     plugins.reset()
 
 
+def write_unpaired_folders(root: Path, n: int = 3, size: int = 16, *, n_test: int | None = None,
+                           seed: int = 0) -> Path:
+    """``root/trainA``, ``trainB``, ``testA``, ``testB`` (CycleGAN's layout) of ``n`` random RGB
+    PNGs each (``n_test`` in the test folders, if given): data for tests of folder data sets and
+    unpaired evaluation, drawn from one seeded generator so a test sees the same images each time."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("trainA", "trainB", "testA", "testB"):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n_test if n_test is not None and split.startswith("test") else n):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / split / f"{i}.png")
+    return root
+
+
 @pytest.fixture
 def tiny_recipe(tmp_path: Path) -> Path:
     """A CycleGAN recipe on 16 px built-in data that trains 4 iterations in seconds on a CPU;

@@ -13,6 +13,7 @@ from ganzoo_networks.antialias import BlurDownsample, BlurUpsample
 from torch import nn
 
 import ganzoo
+from ganzoo.testing import write_unpaired_folders
 
 CUT_LAYERS = ["input", "down1", "down2", "block1", "block5"]
 
@@ -220,15 +221,7 @@ def test_antialiased_patchgan_receptive_field() -> None:
 
 @pytest.fixture
 def image_root(tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for folder in ("trainA", "trainB", "testA", "testB"):
-        (tmp_path / folder).mkdir()
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
-    return tmp_path
+    return write_unpaired_folders(tmp_path, n=4, size=8)
 
 
 def _folders(root, **kw):

@@ -34,6 +34,7 @@ from ganzoo.metrics.inception import (
     resolve_inception_weights,
 )
 from ganzoo.metrics.paired import LPIPS, PSNR, SSIM, build_lpips, resolve_lpips_backbone
+from ganzoo.testing import write_unpaired_folders
 
 RANDOM_FID = {"random_weights": True, "resize": 75, "dims": 64, "seed": 0}
 
@@ -396,18 +397,6 @@ def no_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
 
-def unpaired_folders(root, size=16, n=3):
-    """trainA/B and testA/B folders of ``n`` small noise images each."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for sub in ("trainA", "trainB", "testA", "testB"):
-        (root / sub).mkdir(parents=True)
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / sub / f"{i}.png")
-    return root
-
-
 def test_cli_evaluate_defaults_skip_metrics_without_weights_and_run_the_rest(trained, ganzoo_cli, core_metrics,
                                                                              no_weights):
     run_dir, _, _ = trained
@@ -425,7 +414,7 @@ def test_cli_evaluate_defaults_skip_metrics_without_weights_and_run_the_rest(tra
 def test_cli_evaluate_with_nothing_measurable_fails_saying_why(trained, tmp_path, ganzoo_cli, core_metrics,
                                                                no_weights):
     run_dir, _, _ = trained
-    data = unpaired_folders(tmp_path / "data")
+    data = write_unpaired_folders(tmp_path / "data")
     unpaired = ["--data", "type=unpaired_folders", "--data", f"root={data}", "--data", "load_size=16",
                 "--data", "crop_size=16"]
     result = ganzoo_cli("evaluate", run_dir, "--metrics", "psnr,ssim", *unpaired, "--no-progress")

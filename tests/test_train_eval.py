@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 from io import StringIO
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from rich.console import Console
 
 from ganzoo.engine import checkpoint as ckpt
@@ -19,6 +17,7 @@ from ganzoo.engine.evaluation import Evaluator
 from ganzoo.engine.runtime import Runtime
 from ganzoo.engine.trainer import Trainer
 from ganzoo.recipe import load_recipe, read_toml
+from ganzoo.testing import write_unpaired_folders
 
 TINY_INCEPTION = "random_weights = true, resize = 75, dims = 64"
 """A seeded random Inception, fast: no weights can be downloaded in tests."""
@@ -27,12 +26,7 @@ TINY_INCEPTION = "random_weights = true, resize = 75, dims = 64"
 @pytest.fixture
 def unpaired_recipe(tiny_recipe, tmp_path, monkeypatch):
     """The tiny recipe on folders of unpaired 16 px images, and an empty torch hub cache."""
-    rng = np.random.default_rng(0)
-    for sub in ("trainA", "trainB", "testA", "testB"):
-        (tmp_path / "data" / sub).mkdir(parents=True)
-        for i in range(6 if sub.startswith("test") else 4):
-            pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(tmp_path / "data" / sub / f"{i}.png")
+    write_unpaired_folders(tmp_path / "data", n=4, n_test=6)
     text = tiny_recipe.read_text()
     data = text[text.index("[data]"):text.index("[generator]")]
     tiny_recipe.write_text(text.replace(data, f"[data]\ntype = \"unpaired_folders\"\nroot = '{tmp_path / 'data'}'\n"

@@ -18,6 +18,7 @@ from PIL import Image
 
 from ganzoo.errors import RecipeError
 from ganzoo.recipe import load_recipe
+from ganzoo.testing import write_unpaired_folders
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = ("generator.ngf=4", "generator.n_blocks=5", "generator.n_mlp=1", "discriminator.ndf=4",
@@ -264,17 +265,8 @@ def test_export_is_the_single_step_translation_of_seed_0(unsb_run, tmp_path, gan
 # --------------------------------------------------------------------------- the horse2zebra recipe
 
 
-def write_unpaired(root: Path, n: int = 2, size: int = 16) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ("trainA", "trainB", "testA", "testB"):
-        (root / split).mkdir(parents=True)
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / split / f"{i}.png")
-    return root
-
-
 def test_horse2zebra_recipe_has_the_references_settings(ganzoo_registry, tmp_path):
-    root = write_unpaired(tmp_path / "horse2zebra")
+    root = write_unpaired_folders(tmp_path / "horse2zebra", n=2)
     resolved = load_recipe(RECIPES / "unsb_horse2zebra.toml", [f"data.root='{root}'"], ganzoo_registry)
     m = resolved.method.config
     assert resolved.method.spec.name == "unsb"
