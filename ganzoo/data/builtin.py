@@ -14,3 +14,8 @@ def register_components(registrar):
     registrar.dataset("two_folders", "ganzoo.data.two_folders:TwoFoldersDataset")
     registrar.dataset("aligned", "ganzoo.data.paired:AlignedDataset")
     registrar.dataset("paired_folders", "ganzoo.data.paired:PairedFoldersDataset")
+    registrar.dataset("sr_folders", "ganzoo.data.sr:SRFoldersDataset", config="ganzoo.data.sr:SRFoldersConfig",
+                      summary="Super-resolution pairs from a folder of HR images (LR by degradation or LR folder).")
+    registrar.dataset("sr_procedural", "ganzoo.data.sr_procedural:SRProceduralDataset",
+                      config="ganzoo.data.sr_procedural:SRProceduralConfig",
+                      summary="Built-in super-resolution data: textured procedural scenes, LR made on the fly.")
