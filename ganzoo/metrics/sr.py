@@ -66,7 +66,7 @@ def ssim_255(a: Tensor, b: Tensor) -> Tensor:
 
 def sr_scores(output: Tensor, target: Tensor, border: int) -> dict[str, Tensor]:
     """Per-image PSNR/SSIM on Y and on RGB of images in [-1, 1], ``border`` px cropped."""
-    o, t = crop_border(output.float(), border), crop_border(target.float(), border)
+    o, t = crop_border(output.double(), border), crop_border(target.double(), border)
     oy, ty = rgb_to_y(o), rgb_to_y(t)
     o255, t255 = (o + 1) * 127.5, (t + 1) * 127.5
     return {"psnr_y": psnr_255(oy, ty), "ssim_y": ssim_255(oy, ty), "psnr_rgb": psnr_255(o255, t255),
