@@ -262,3 +262,6 @@ def test_init_from_run_loads_the_generator_and_starts_a_new_optimizer(tmp_path):
     bad = recipe_from_dict({**gan, "generator": {"type": "rrdbnet", "nf": 8, "gc": 4, "n_blocks": 1}})
     with pytest.raises(GanzooError, match="does not fit"):
         bad.build_method(init=True)
+    missing = recipe_from_dict({**gan, "init": {"from": str(tmp_path / "nothing")}})
+    with pytest.raises(GanzooError, match="train that run first"):
+        missing.build_method(init=True)

@@ -47,7 +47,11 @@ def source_generators(path: str | Path, *, ema: bool = True) -> tuple[dict[str, 
 def init_generators(method: Method, init: Any) -> list[str]:
     """Load the generators named by ``init`` (an ``InitSection``) into ``method``; returns their
     names. Raises a :class:`GanzooError` naming the run and the mismatch when they do not fit."""
-    source, directory = source_generators(init.from_, ema=init.ema)
+    try:
+        source, directory = source_generators(init.from_, ema=init.ema)
+    except CheckpointError as exc:
+        raise GanzooError(f"[init] from = {init.from_!r}: {exc}; train that run first (e.g. the PSNR stage before "
+                          "the GAN stage), or point [init] from at its run directory or a checkpoint") from None
     targets = dict(method.generators())
     wanted = init.generators if init.generators is not None else [n for n in targets if n in source]
     if not wanted:
