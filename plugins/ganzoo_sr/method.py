@@ -59,7 +59,7 @@ class SRPSNR(_SRMethod):
 
     Config = SRConfig
     slots = {
-        "generator": ganzoo.Slot("generator", "rrdbnet", help="LR -> HR network (rrdbnet, srresnet)."),
+        "generator": ganzoo.Slot("generator", "rrdbnet", help="LR -> HR network (rrdbnet, srresnet_16blocks)."),
         "pixel_loss": ganzoo.Slot("loss", "l1", help="Pixel loss to the HR image (l1, or mse)."),
     }
 

@@ -5,7 +5,9 @@ import ganzoo
 
 @ganzoo.hookimpl
 def register_components(registrar: ganzoo.Registrar) -> None:
-    registrar.generator("srresnet", "ganzoo_sr.networks:SRResNet", config="ganzoo_sr.networks:SRResNetConfig",
+    # not "srresnet": a typo of resnet_9blocks ("resnet9") would be steered to it
+    registrar.generator("srresnet_16blocks", "ganzoo_sr.networks:SRResNet",
+                        config="ganzoo_sr.networks:SRResNetConfig",
                         summary="SRGAN's SRResNet: 16 residual blocks, pixel-shuffle up-sampling (x2/x3/x4/x8).")
     registrar.generator("rrdbnet", "ganzoo_sr.networks:RRDBNet", config="ganzoo_sr.networks:RRDBNetConfig",
                         summary="ESRGAN's RRDBNet: 23 residual-in-residual dense blocks, nf 64, gc 32.")
