@@ -82,6 +82,8 @@ class CatalogEntry:
 
     @property
     def layout(self) -> str:
+        if self.source == "sr":
+            return "HR images (+ bicubic LR x2/x3/x4 folders)"
         return {
             "unpaired": "trainA/ trainB/ testA/ testB/",
             "paired": "train/ val/ test/ of AB images",
@@ -89,7 +91,10 @@ class CatalogEntry:
         }[self.kind]
 
     def url(self, mirror: str | None = None) -> str:
-        """The archive's URL on ``mirror`` (else ``GANZOO_DATA_MIRROR``, else the publisher)."""
+        """The archive's URL on ``mirror`` (else ``GANZOO_DATA_MIRROR``, else the publisher); for a
+        super-resolution set, where its files are published ('' when nowhere stable)."""
+        if self.source == "sr":
+            return DIV2K_URL if self.name == "DIV2K" else ""
         return resolve_base_url(mirror) + self.url_path
 
 
