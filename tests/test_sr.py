@@ -239,7 +239,7 @@ def _recipe(method: str, **tables):
     return {**base, **tables}
 
 
-def test_init_from_run_loads_the_generator_and_starts_a_new_optimizer(tmp_path):
+def test_init_from_run_loads_the_generator_and_starts_a_new_optimizer(tmp_path, ganzoo_cli):
     import ganzoo
     from ganzoo.engine.trainer import Trainer
     from ganzoo.recipe import recipe_from_dict
@@ -248,6 +248,17 @@ def test_init_from_run_loads_the_generator_and_starts_a_new_optimizer(tmp_path):
                          run_dir=tmp_path / "psnr", progress=False)
     assert first.evaluations[-1]["a2b/bicubic_psnr_y"] > 0
     psnr_method = ganzoo.load(tmp_path / "psnr").method
+    # the commands on an SR run: evaluate by the SR protocol by default, translate x4 (tiled)
+    result = ganzoo_cli("evaluate", tmp_path / "psnr", "--no-progress")
+    assert result.exit_code == 0 and "bicubic_psnr_y" in result.stdout, result.output
+    from PIL import Image
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (13, 9), "orange").save(tmp_path / "in" / "x.png")
+    result = ganzoo_cli("translate", tmp_path / "psnr", tmp_path / "in", "--out", tmp_path / "out", "--tile", "4",
+                        "--tile-overlap", "2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out" / "x.png").size == (52, 36)
     gan = _recipe("esrgan", init={"from": str(tmp_path / "psnr")},
                   discriminator={"type": "unet_sn", "ndf": 4}, perceptual_loss={"weight": 0.0},
                   gan_loss={"type": "vanilla", "weight": 0.1})
