@@ -91,12 +91,14 @@ def _blur(x: Tensor, rng: np.random.Generator, sigma: tuple[float, float]) -> Te
     return F.conv2d(padded, k.expand(c, 1, size, size), groups=c)[0]
 
 
-def _random_resize(x: Tensor, rng: np.random.Generator, scale_range: tuple[float, float]) -> Tensor:
-    kind = rng.choice(3, p=[0.2, 0.7, 0.1])  # up, down, keep (Real-ESRGAN's resize_prob)
+def _random_resize(x: Tensor, rng: np.random.Generator, probs: tuple[float, float, float],
+                   scale_range: tuple[float, float], base: tuple[int, int] | None = None) -> Tensor:
+    """Up, down or keep with ``probs``, by a factor of ``base`` (h, w; default: x's own size)."""
+    kind = rng.choice(3, p=list(probs))
     factor = rng.uniform(1, scale_range[1]) if kind == 0 else rng.uniform(scale_range[0], 1) if kind == 1 else 1.0
     mode = str(rng.choice(["area", "bilinear", "bicubic"]))
-    h, w = x.shape[-2:]
-    return resize(x, (max(1, round(h * factor)), max(1, round(w * factor))), mode)
+    h, w = base or x.shape[-2:]
+    return resize(x, (max(1, int(h * factor)), max(1, int(w * factor))), mode)
 
 
 def _noise(x: Tensor, rng: np.random.Generator, gauss: tuple[float, float], poisson: tuple[float, float]) -> Tensor:
@@ -128,21 +130,24 @@ def realesrgan(hr: Tensor, scale: int, rng: np.random.Generator | None = None) -
     """Real-ESRGAN's second-order degradation (Wang et al. 2021), per image: blur (Gaussian,
     kernel 7-21, sigma 0.2-3), random resize (up / down / keep with probabilities 0.2 / 0.7 /
     0.1, factor 0.15-1.5), noise (Gaussian sigma 1-30 or Poisson 0.05-3, grey with probability
-    0.4), JPEG 30-95; then again with the second stage's ranges (sigma 0.2-1.5, factor 0.3-1.2,
-    noise 1-25 / 0.05-2.5), a resize to HR // scale, and a final JPEG 30-95. Left out: the
-    reference's generalised-Gaussian and plateau kernels and its sinc filter."""
+    0.4), JPEG 30-95; then again with the second stage's settings (blur with probability 0.8,
+    sigma 0.2-1.5; resize 0.3 / 0.4 / 0.3 by 0.3-1.2 of the LR size; noise 1-25 / 0.05-2.5), a
+    resize to HR // scale, and a final JPEG 30-95. Left out: the
+    reference's generalised-Gaussian and plateau kernels and its sinc filter; the last resize
+    and JPEG come in this order (the reference swaps them half of the time)."""
     rng = rng if rng is not None else np.random.default_rng()
     h, w = hr.shape[-2:]
+    lr_size = (h // scale, w // scale)
     x = hr.float()
     x = _blur(x, rng, (0.2, 3.0))
-    x = _random_resize(x, rng, (0.15, 1.5))
+    x = _random_resize(x, rng, (0.2, 0.7, 0.1), (0.15, 1.5))  # resize_prob, resize_range
     x = _noise(x, rng, (1, 30), (0.05, 3)).clamp(-1, 1)
     x = jpeg(x, int(rng.integers(30, 96)))
     if rng.random() < 0.8:  # the reference's second_blur_prob
         x = _blur(x, rng, (0.2, 1.5))
-    x = _random_resize(x, rng, (0.3, 1.2))
+    x = _random_resize(x, rng, (0.3, 0.4, 0.3), (0.3, 1.2), base=lr_size)  # resize_prob2, of the LR size
     x = _noise(x, rng, (1, 25), (0.05, 2.5)).clamp(-1, 1)
-    x = resize(x, (h // scale, w // scale), str(rng.choice(["area", "bilinear", "bicubic"])))
+    x = resize(x, lr_size, str(rng.choice(["area", "bilinear", "bicubic"])))
     return jpeg(x, int(rng.integers(30, 96)))
 
 
