@@ -81,6 +81,8 @@ class PerceptualLoss(ganzoo.ReconstructionLoss):
         vgg = self.vgg.to(x.device)  # type: ignore[attr-defined]
         h, out = ((x + 1) / 2 - self.mean) / self.std, {}
         for i, layer in enumerate(vgg):
+            if isinstance(layer, nn.MaxPool2d) and min(h.shape[-2:]) < 2:
+                continue  # an image under 16 px has no pixel left to pool before conv5_4: keep the one
             h = layer(h)
             if i in self.indices:
                 out[i] = h
