@@ -221,7 +221,8 @@ class UNetDiscriminatorConfig(ganzoo.DiscriminatorConfig):
 class UNetDiscriminator(ganzoo.Discriminator):
     """Real-ESRGAN's U-Net D: a per-pixel realness map. Three stride-2 4x4 convs down, three
     bilinear x2 + 3x3 convs up with skips, two 3x3 convs and a 1-channel head; spectral norm on
-    every conv but the first and the last, LeakyReLU 0.2. Inputs: sides multiple of 8."""
+    every conv but the first and the last (always: it is the architecture; ``spectral_norm =
+    true`` adds it to those two as well), LeakyReLU 0.2. Inputs: sides multiple of 8."""
 
     Config = UNetDiscriminatorConfig
 
