@@ -337,7 +337,8 @@ Reference settings (`ganzoo run recipe.toml` after downloading the data set):
 def resolve_source(source: str | Path, *, progress: bool = True, console: Any = None) -> Path:
     """A local path for what ``ganzoo translate`` and :func:`ganzoo.load` were given: an existing
     path as is, ``hf://user/repo`` through the hub's cache, a catalogue name through its model
-    folder (downloaded on first use). Anything else comes back as a path, for the caller's error."""
+    folder (downloaded on first use). A path that exists wins over a catalogue name; a bare name
+    that is neither is an error that suggests close names."""
     from ganzoo.sharing import download_from_hub, is_hub_source
 
     if is_hub_source(source):
@@ -348,4 +349,6 @@ def resolve_source(source: str | Path, *, progress: bool = True, console: Any = 
     models = catalogue()
     if str(source) in models:
         return download_pretrained(models[str(source)], progress=progress, console=console).folder
-    return path
+    close = difflib.get_close_matches(str(source), list(models), n=3)
+    raise GanzooError(f"{source}: no such run directory or model folder, and no published model of that name"
+                      + (f" (did you mean {', '.join(close)}?)" if close else "") + "; see: ganzoo pretrained list")

@@ -57,7 +57,8 @@ def run_record(run_dir: Path | None) -> dict[str, Any]:
 
 
 def model_card(name: str, *, recipe: Mapping[str, Any], recipe_toml: str, meta: Mapping[str, Any],
-               record: Mapping[str, Any], plugins: Mapping[str, Any] | None, source: str) -> str:
+               record: Mapping[str, Any], plugins: Mapping[str, Any] | None, source: str,
+               location: str = "MODEL_FOLDER") -> str:
     """The README.md of a model folder (Hugging Face reads its front matter)."""
     train, data = recipe.get("train", {}), recipe.get("data", {})
     method = recipe.get("method", {}).get("type", "?")
@@ -103,12 +104,12 @@ Source: {source}.
 
 ```bash
 pip install ganzoo
-ganzoo translate PATH_OR_hf://USER/REPO IMAGES... --out translated/
+ganzoo translate {location} IMAGES... --out translated/
 ```
 
 ```python
 import ganzoo
-model = ganzoo.load("PATH_OR_hf://USER/REPO")
+model = ganzoo.load("{location}")
 model.translate_folder("photos/", "translated/")
 ```
 
@@ -169,7 +170,7 @@ def push(source: Path | str, dest: str | Path, *, overwrite: bool = False, sampl
         sample_files = record["samples"]
     sample_files = [p for p in sample_files if p.is_file()][-samples:] if samples else []
     card = model_card(resolved.name, recipe=tomllib.loads(recipe_toml), recipe_toml=recipe_toml, meta=meta,
-                      record=record, plugins=plugins, source=origin)
+                      record=record, plugins=plugins, source=origin, location=str(dest))
     info = {"source": origin, "step": meta.get("step"), "ema": bool(ema and (checkpoint / "ema.safetensors").is_file()),
             "plugins": (plugins or {}).get("plugins", [])}
     if is_hub_source(dest):

@@ -74,6 +74,36 @@ type = "patchgan"
 ndf = 4
 n_layers = 2
 
+[families.tinyp2p]
+method = "pix2pix"
+weights = "G"
+url = "http://publisher.invalid/pix2pix/models-pytorch/{file}.pth"
+licence = "BSD-2-Clause"
+source = "tests"
+[families.tinyp2p.recipe.method]
+type = "pix2pix"
+[families.tinyp2p.recipe.data]
+type = "procedural"
+image_size = 32
+[families.tinyp2p.recipe.generator]
+type = "unet_256"
+num_downs = 5
+ngf = 4
+norm = "batch"
+use_dropout = true
+[families.tinyp2p.recipe.discriminator]
+type = "patchgan"
+input_nc = 6
+ndf = 4
+n_layers = 2
+norm = "batch"
+
+[[models]]
+name = "tiny_facades"
+family = "tinyp2p"
+file = "facades_label2photo"
+summary = "tiny pix2pix"
+
 [[models]]
 name = "tiny_h2z"
 family = "tiny"
@@ -176,7 +206,7 @@ def test_list_json(home, ganzoo_cli):
     import json
 
     rows = {r["name"]: r for r in json.loads(result.stdout)}
-    assert len(rows) == 31 and rows["tiny_h2z"]["present"] is False
+    assert len(rows) == 32 and rows["tiny_h2z"]["present"] is False
     assert rows["horse2zebra"]["generator"]["ngf"] == 64 and rows["horse2zebra"]["licence"].startswith("BSD")
 
 
@@ -227,6 +257,41 @@ def test_a_corrupted_or_html_response_is_refused_and_not_cached(server, home, bo
     assert P.download_pretrained(P.lookup("tiny_h2z"), mirror=base, progress=False).downloaded
 
 
+def test_an_interrupted_download_resumes(server, home):  # noqa: F811
+    base, served = server
+    data = reference_file()[0]
+    served.files[url_path("tiny_h2z")] = data
+    served.cut_after[url_path("tiny_h2z")] = len(data) // 2
+    with pytest.raises(GanzooError, match="run the same command again to resume"):
+        P.download_pretrained(P.lookup("tiny_h2z"), mirror=base, progress=False)
+    assert not (home / "pretrained").exists()
+    result = P.download_pretrained(P.lookup("tiny_h2z"), mirror=base, progress=False)
+    assert result.resumed_from == len(data) // 2 and served.requests[-1][1] == f"bytes={len(data) // 2}-"
+
+
+def test_a_pix2pix_file_of_old_pytorch_loads(server, home):  # noqa: F811
+    """The published pix2pix files predate num_batches_tracked (PyTorch < 0.4.1)."""
+    base, served = server
+    torch.manual_seed(0)
+    config = {"num_downs": 5, "ngf": 4, "norm": "batch", "use_dropout": True}
+    net = get_registry().get("generator", "unet_256").build(config)
+    state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    served.files[url_path("tiny_facades")] = buf.getvalue()
+    model = ganzoo.load(P.download_pretrained(P.lookup("tiny_facades"), mirror=base, progress=False).folder,
+                        device="cpu")
+    loaded = model.method.G.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    assert model.method.test_mode == "train" and model(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_an_unknown_name_suggests_close_ones(home, ganzoo_cli, tmp_path):
+    inputs = images(tmp_path / "in", n=1)
+    result = ganzoo_cli("translate", "hors2zebra", inputs, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "did you mean horse2zebra" in result.output
+
+
 def test_offline_says_where_to_put_the_file_and_a_file_put_there_is_used(home):
     entry = P.lookup("tiny_h2z")
     with pytest.raises(GanzooError) as error:
@@ -272,6 +337,7 @@ def test_push_round_trips_and_the_card_has_recipe_and_metrics(tiny_run, tmp_path
                                                 "plugins.json"}
     card = (dest / "README.md").read_text()
     assert "[generator]" in card and 'type = "resnet_6blocks"' in card and "a2b/psnr" in card
+    assert f'ganzoo.load("{dest}")' in card
     assert "Training data" in card and "Budget" in card and "procedural" in card and "test** split" in card
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     original, shared = ganzoo.load(tiny_run, device="cpu"), ganzoo.load(dest, device="cpu")
