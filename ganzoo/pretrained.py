@@ -60,6 +60,18 @@ class PretrainedModel:
     reference_test: str = ""
     note: str = ""
     sha256: str | None = None
+    data_source: str = ""
+
+    @property
+    def data_command(self) -> str:
+        """The command that downloads the training data, when ``ganzoo data`` knows the data set."""
+        from ganzoo.data.catalog import entries
+
+        key = f"{self.data_source}/{self.dataset}"
+        known = {e.key: e for e in entries()}
+        if key in known and known[key].downloadable:
+            return f"ganzoo data download {key} --root data"
+        return ""
 
     @property
     def generator(self) -> dict[str, Any]:
@@ -90,7 +102,8 @@ class PretrainedModel:
         return {"name": self.name, "family": self.family, "method": self.method, "summary": self.summary,
                 "url": self.url, **({"member": self.member} if self.member else {}), "licence": self.licence,
                 "source": self.source, "dataset": self.dataset, "generator": self.generator,
-                "architecture": self.architecture, "directions": ["a2b"], "reference_test": self.reference_test,
+                "architecture": self.architecture, "directions": ["a2b"], "data_command": self.data_command,
+                "reference_test": self.reference_test,
                 "note": self.note, "path": str(home / self.name), "present": (home / self.name).is_dir()}
 
 
@@ -128,7 +141,7 @@ def parse_catalogue(raw: Mapping[str, Any], origin: str = "catalogue") -> list[P
             licence=str(merged.get("licence", "")), source=str(merged.get("source", "")),
             dataset=fields["dataset"], summary=str(merged.get("summary", "")), recipe=recipe,
             reference_test=str(merged.get("reference_test", "")), note=str(merged.get("note", "")),
-            sha256=merged.get("sha256")))
+            sha256=merged.get("sha256"), data_source=str(merged.get("data_source", ""))))
     return out
 
 
@@ -326,7 +339,8 @@ def _card(entry: PretrainedModel, recipe_toml: str) -> str:
 
 ## Recipe that reproduces it
 
-Reference settings (`ganzoo run recipe.toml` after downloading the data set):
+Reference settings: {f"`{entry.data_command}`, then " if entry.data_command else ""}`ganzoo run recipe.toml`
+(the data folders are relative to where it runs).
 
 ```toml
 {recipe_toml.strip()}

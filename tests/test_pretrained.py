@@ -179,6 +179,9 @@ def test_every_catalogue_entry_validates():
     assert models["style_monet"].recipe["data"]["dir_a"] == "data/monet2photo/trainB"  # photos in, Monet out
     assert models["horse2zebra"].architecture == "resnet_9blocks, ngf 64, norm instance"
     assert models["pix2pix_edges2shoes"].architecture == "unet_256, ngf 64, norm batch, dropout"
+    assert models["zebra2horse"].data_command == "ganzoo data download cyclegan/horse2zebra --root data"
+    assert models["pix2pix_day2night"].data_command == "ganzoo data download pix2pix/night2day --root data"
+    assert models["cityscapes_cut"].data_command == ""  # Cityscapes needs a registration: no download
 
 
 def test_a_broken_entry_is_reported(home):
