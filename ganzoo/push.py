@@ -157,7 +157,7 @@ def push(source: Path | str, dest: str | Path, *, overwrite: bool = False, sampl
         plugins = _read_json(checkpoint / "plugins.json")
         record = {"metrics": _read_json(checkpoint / "metrics.json") or {}, "end": {}, "samples": [],
                   "eval_step": old.get("step")}
-        origin = str(old.get("source", checkpoint))
+        origin = describe_source(old.get("source"), checkpoint)
         sample_files = sorted((checkpoint / "samples").glob("*")) if (checkpoint / "samples").is_dir() else []
     else:
         run_dir = find_run_dir(checkpoint)
@@ -187,6 +187,14 @@ def push(source: Path | str, dest: str | Path, *, overwrite: bool = False, sampl
                                 directions=directions, info=info, card=card, metrics=record["metrics"],
                                 plugins=plugins, samples=sample_files, overwrite=overwrite)
     return PushResult(folder, None, record["metrics"])
+
+
+def describe_source(source: Any, folder: Path) -> str:
+    """Where a model folder's weights came from, in words (a published model: its URL and licence)."""
+    if isinstance(source, dict) and source.get("catalogue"):
+        return (f"published model {source['catalogue']} ({source.get('url')}), {source.get('publisher')}; "
+                f"licence: {source.get('licence')}")
+    return str(source or folder)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -407,3 +407,39 @@ def test_hub_without_huggingface_hub_says_how_to_install_it(tiny_run, monkeypatc
 
     with pytest.raises(GanzooError, match="pip install huggingface_hub"):
         push(tiny_run, "hf://me/tiny")
+
+
+def test_a_published_model_pushed_again_keeps_its_one_direction(server, home, tmp_path):  # noqa: F811
+    base, served = server
+    data, net = reference_file()
+    served.files[url_path("tiny_h2z")] = data
+    folder = P.download_pretrained(P.lookup("tiny_h2z"), mirror=base, progress=False).folder
+    from ganzoo.push import push
+
+    shared = push(folder, tmp_path / "again").folder
+    model = ganzoo.load(shared, device="cpu")
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    assert model.directions == ("a2b",) and torch.allclose(model(x), net(x).clamp(-1, 1), atol=1e-6)
+    card = (shared / "README.md").read_text()
+    assert "published model tiny_h2z (http://publisher.invalid/" in card and "licence: BSD-2-Clause" in card
+
+
+class Payload:
+    """Unpickling this creates a file: what a malicious checkpoint would do."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_a_model_folder_never_unpickles(tiny_run, tmp_path):
+    from ganzoo.errors import CheckpointError
+    from ganzoo.push import push
+
+    folder = push(tiny_run, tmp_path / "m").folder
+    torch.save({"G_A.x": Payload(tmp_path / "pwned")}, folder / WEIGHTS)  # a pickle under the safetensors name
+    with pytest.raises(CheckpointError, match="cannot be read as safetensors"):
+        ganzoo.load(folder, device="cpu")
+    assert not (tmp_path / "pwned").exists()
