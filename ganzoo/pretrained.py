@@ -200,8 +200,11 @@ def validate(entry: PretrainedModel, registry: Any = None) -> list[str]:
 
     from ganzoo.interchange import _SkipInPlaceOnMeta
 
-    with torch.device("meta"), _SkipInPlaceOnMeta():  # the networks' shapes, no memory, no init
-        names = list(resolved.build_method().generators())
+    try:
+        with torch.device("meta"), _SkipInPlaceOnMeta():  # the networks' shapes, no memory, no init
+            names = list(resolved.build_method().generators())
+    except Exception as exc:  # noqa: BLE001 - a config the method refuses (a layer its generator lacks)
+        return [*problems, f"the method does not build: {type(exc).__name__}: {str(exc).splitlines()[0]}"]
     if names[:1] != [entry.weights]:
         problems.append(f"weights go into {entry.weights!r}, but the method's a2b generator is "
                         f"{names[0] if names else 'none'}")
@@ -248,7 +251,11 @@ def download_pretrained(entry: PretrainedModel, *, mirror: str | None = None, fo
         if expected and digest != expected:
             raise GanzooError(f"{path} has SHA-256 {digest[:16]}..., not the {expected[:16]}... recorded for it: "
                               "a corrupt or other file; download it again with --force")
-        convert(entry, path)
+        try:
+            convert(entry, path)
+        except Exception as exc:  # noqa: BLE001 - the file is kept: it may be the user's own copy
+            raise GanzooError(f"{path} does not load as the weights of {entry.name}: {_detail(exc)}\nreplace it "
+                              f"with the file from {url}, or download it again with --force") from None
         record_checksum(path, digest)
         return PretrainedResult(folder, digest)
     temp = path.with_name(f".{path.name}.download")
@@ -264,12 +271,15 @@ def download_pretrained(entry: PretrainedModel, *, mirror: str | None = None, fo
         convert(entry, temp, url=url)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the file is not trusted
         temp.unlink(missing_ok=True)
-        detail = str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {exc}"
-        raise GanzooError(f"{detail}\nthe file from {url} was deleted and nothing was cached: run again to retry"
+        raise GanzooError(f"{_detail(exc)}\nthe file from {url} was deleted and nothing was cached: run again to retry"
                           ) from None
     os.replace(temp, path)
     record_checksum(path, result.sha256)
     return PretrainedResult(folder, result.sha256, downloaded=True, resumed_from=result.resumed_from)
+
+
+def _detail(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {exc}"
 
 
 def download_path(entry: PretrainedModel) -> Path:

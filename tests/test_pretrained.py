@@ -303,6 +303,10 @@ def test_offline_says_where_to_put_the_file_and_a_file_put_there_is_used(home):
     path = home / "downloads" / "tiny-tiny_h2z.pth"
     assert "http://127.0.0.1:9/cyclegan/pretrained_models/horse2zebra.pth" in message and str(path) in message
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"<html>a login page saved by mistake</html>")
+    with pytest.raises(GanzooError, match="does not load as the weights of tiny_h2z.*HTML page"):
+        P.download_pretrained(entry, mirror="http://127.0.0.1:9/", progress=False)
+    assert path.is_file() and not path.with_name(path.name + ".sha256").exists()  # the user's file is kept
     path.write_bytes(reference_file()[0])
     result = P.download_pretrained(entry, mirror="http://127.0.0.1:9/", progress=False)
     assert (result.folder / MARKER).is_file() and path.with_name(path.name + ".sha256").is_file()
