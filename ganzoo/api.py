@@ -73,12 +73,15 @@ def train(
 
 def load(source: str | Path, *, device: str = "auto", ema: bool = True) -> Model:
     """A trained model from a run directory, its ``checkpoints`` folder or one checkpoint (the
-    latest checkpoint of a run; its weight average when the run kept one, unless ``ema=False``)."""
+    latest checkpoint of a run; its weight average when the run kept one, unless ``ema=False``),
+    a model folder (``ganzoo push``), ``hf://user/repo``, or a published model's name
+    (``ganzoo pretrained list``; downloaded on first use)."""
     from ganzoo.engine.loading import load_trained
     from ganzoo.engine.runtime import resolve_device
+    from ganzoo.pretrained import resolve_source
 
     dev = resolve_device(device)
-    resolved, method, checkpoint = load_trained(Path(source), device=dev, ema=ema)
+    resolved, method, checkpoint = load_trained(resolve_source(source, progress=False), device=dev, ema=ema)
     return Model(resolved, method, checkpoint, dev)
 
 

@@ -29,7 +29,8 @@ ImageFormat = Choice("ImageFormat", {f: f for f in FORMATS})
 
 def translate(
     paths: Annotated[list[Path], typer.Argument(
-        help="CHECKPOINT_OR_RUN followed by INPUT files or folders (folders are searched recursively); "
+        help="CHECKPOINT_OR_RUN (or a model folder, a name from 'ganzoo pretrained list', hf://USER/REPO) "
+             "followed by INPUT files or folders (folders are searched recursively); "
              "with --reference-generator, only inputs.", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder; file names mirror the inputs.")],
     direction: Annotated[Direction, typer.Option("--direction", "-d")] = Direction.a2b,
@@ -114,9 +115,11 @@ def translate(
             label = f"{reference_generator[0].name} ({generator or 'resnet_9blocks'})"
         else:
             from ganzoo.engine.loading import load_trained
+            from ganzoo.pretrained import resolve_source
 
             plugins()
-            _, method, ckpt_dir = load_trained(paths[0], device=dev)
+            source = resolve_source(paths[0], progress=show_progress, console=err)  # a catalogue name, hf://
+            _, method, ckpt_dir = load_trained(source, device=dev)
             translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
                                                 steps=steps, seed=seed)
             label = f"{ckpt_dir.name} {direction}" + (f" NFE {steps}" if steps else "")
