@@ -175,11 +175,11 @@ def evaluate(
             if metric.needs_pairs and not paired:
                 report.skipped[f"{direction}/{name}"] = "needs ground truth; the split is unpaired"
                 continue
-            if name in unavailable:
-                report.skipped[f"{direction}/{name}"] = unavailable[name]
-                continue
             if getattr(metric, "needs_samples", False) and not getattr(method, "stochastic_inference", False):
                 report.skipped[f"{direction}/{name}"] = "the method translates each input to one image"
+                continue
+            if name in unavailable:
+                report.skipped[f"{direction}/{name}"] = unavailable[name]
                 continue
             metric.to(device).reset()
             active[name] = metric
