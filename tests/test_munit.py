@@ -122,6 +122,10 @@ def test_style_codes_change_the_output_and_a_seed_repeats_it(tmp_path):
         torch.testing.assert_close(guided, method.translate(x, "a2b", style=method.style_of(ref, "a2b")))
         with pytest.raises(GanzooError, match="2 style references for 3 inputs"):
             method.translate(x, reference=torch.rand(2, 3, 16, 16))
+        wide = method.translate(x, reference=torch.rand(1, 3, 16, 40) * 2 - 1)  # any size: global pooling
+        assert wide.shape == x.shape
+        with pytest.raises(GanzooError, match="smaller than the 16 px its style encoder needs"):
+            method.translate(x, reference=torch.rand(1, 3, 8, 8))
     same = Translator.from_method(method, "a2b", seed=5)(x)
     again = Translator.from_method(method, "a2b", seed=5)(x[[2, 1, 0]])[[2, 1, 0]]  # order does not matter
     other = Translator.from_method(method, "a2b", seed=6)(x)

@@ -188,6 +188,12 @@ class MUNITGenerator(ganzoo.Generator):
         return self.enc_content(x), self.encode_style(x)
 
     def encode_style(self, x: Tensor) -> Tensor:
+        """(N, style_dim, 1, 1) codes of images of any size from 2 ** n_style_downsample px up
+        (global pooling: a style reference need not have the input's size)."""
+        least = 2 ** self.config.n_style_downsample
+        if min(x.shape[-2:]) < least:
+            raise ganzoo.GanzooError(f"munit_adain: a style image of {tuple(x.shape[-2:])} px is smaller than the "
+                                     f"{least} px its style encoder needs (2 ** n_style_downsample)")
         return self.enc_style(x)
 
     def decode(self, content: Tensor, style: Tensor) -> Tensor:
