@@ -269,6 +269,24 @@ def test_evaluate_reports_diversity_for_munit_and_skips_it_for_a_deterministic_m
     assert "a2b/psnr" in report.results and "one image" in report.skipped["a2b/diversity"]
 
 
+def test_trains_on_unpaired_folders_and_scores_diversity_without_ground_truth(tmp_path, monkeypatch):
+    from ganzoo.engine.trainer import Trainer
+    from ganzoo.metrics.diversity import Diversity
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
+    from ganzoo.testing import write_unpaired_folders
+
+    monkeypatch.setattr(Diversity, "model", lambda self: _L1Net())
+    monkeypatch.setattr(Diversity, "check", lambda self: None)
+    root = write_unpaired_folders(tmp_path / "data", n=4, size=16)
+    folders = ["data.type='unpaired_folders'", f"data.root='{root}'", "data.load_size=16", "data.crop_size=16"]
+    resolved = load_recipe(tiny_recipe(tmp_path, iterations=1), [*TINY, *folders])
+    result = Trainer(resolved, show_progress=False).fit()
+    assert result.step == 1
+    report = evaluate(resolved.build_method(), resolved.build_dataset("test"), build_metrics(["psnr", "diversity"]),
+                      max_items=4, directions=["a2b", "b2a"])
+    assert set(report.results) == {"a2b/diversity", "b2a/diversity"} and "unpaired" in report.skipped["a2b/psnr"]
+
+
 def test_diversity_without_lpips_weights_is_a_clear_skip(tmp_path, monkeypatch):
     from ganzoo.metrics.evaluate import build_metrics, evaluate
 
