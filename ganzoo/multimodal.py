@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def translate_samples(translators: Sequence[Translator], jobs: Sequence[Job], *,
     report = TranslateReport()
     if not grid:
         targets = [numbered(job.target, k) for job in jobs for k in range(len(translators))]
-        clash = {t for t in targets if targets.count(t) > 1} | ({t for t in targets} & {j.target for j in jobs})
+        clash = {t for t, n in Counter(targets).items() if n > 1} | (set(targets) & {j.target for j in jobs})
         if clash:
             raise GanzooError(f"numbered outputs collide: {sorted(map(str, clash))[:3]} (rename the inputs or "
                               "use --grid)")
