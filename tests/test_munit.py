@@ -208,6 +208,16 @@ def test_translate_refuses_samples_of_a_deterministic_method_and_bad_references(
     assert result.exit_code != 0 and "drop --samples" in result.output
 
 
+def test_numbered_outputs_that_would_overwrite_each_other_are_refused(tmp_path):
+    from ganzoo.inference import Job
+    from ganzoo.multimodal import translate_samples
+
+    jobs = [Job(tmp_path / "a.png", tmp_path / "out" / "a.png", (16, 16)),
+            Job(tmp_path / "a_0.png", tmp_path / "out" / "a_0.png", (16, 16))]
+    with pytest.raises(GanzooError, match="numbered outputs collide"):
+        translate_samples([None, None], jobs)  # refused before anything is read or translated
+
+
 def test_python_api_samples_and_reference(munit_run, inputs, tmp_path):
     import ganzoo
 
