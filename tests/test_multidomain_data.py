@@ -146,3 +146,42 @@ def test_targets_of_a_label_and_of_translate_to():
         parse_target("cold", ["warm", "cool"], "domain")
     with pytest.raises(GanzooError, match="NAME=0|1"):
         parse_target("Blond_Hair", names, "attributes")
+
+
+class _Recolour(torch.nn.Module):
+    """A stand-in multi-domain method: shifts the image by its target domain's index."""
+
+    needs_labels = ("domain",)
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def translate(self, x, direction="a2b", *, target=None, reference=None):
+        return (x + 0.1 * target.view(-1, 1, 1, 1).float()).clamp(-1, 1)
+
+
+def test_evaluation_scores_every_domain_pair_against_ground_truth_or_the_target_domain(tmp_path):
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
+
+    data = _procedural("test")
+    report = evaluate(_Recolour(), data, build_metrics(["psnr"]), max_items=9)
+    pairs = [f"{s}2{t}" for s in data.domains for t in data.domains if s != t]
+    assert sorted(k for k in report.results if k != "mean/psnr") == sorted(f"{p}/psnr" for p in pairs)
+    assert report.results["mean/psnr"] == pytest.approx(sum(report.results[f"{p}/psnr"] for p in pairs) / 6)
+    assert report.protocol["columns"] == [*pairs, "mean"] and report.protocol["tasks"]["warm2cool"]["sources"] == 3
+    # folders have no ground truth: distribution metrics against the real images of the target domain
+    root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=3, size=16)
+    folders = DomainFoldersDataset(DomainFoldersConfig(root=root, load_size=16, crop_size=16), "test")
+    metrics = build_metrics(["psnr", "fid"], {"fid": {"random_weights": True, "resize": 75, "dims": 64}})
+    report = evaluate(_Recolour(), folders, metrics)
+    assert {"cat2dog/fid", "dog2cat/fid", "mean/fid"} == set(report.results)
+    assert "needs ground truth" in report.skipped["mean/psnr"]
+
+
+def test_data_dir_switches_the_built_in_multidomain_data_to_domain_folders(tmp_path):
+    root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=2)
+    raw = {"method": {"type": "cyclegan"}, "data": {"type": "multidomain_procedural", "image_size": 16}}
+    with pytest.raises(RecipeError) as info:  # still refused: cyclegan needs A/B, but the data switched
+        recipe_from_dict(raw, data=root)
+    assert "data 'domain_folders' is multi-domain" in str(info.value)

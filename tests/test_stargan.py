@@ -195,3 +195,12 @@ def test_translate_to_a_domain_and_its_errors(trained, ganzoo_cli):
     r = ganzoo_cli("evaluate", result.run_dir, "--metrics", "psnr", "--no-progress")
     assert r.exit_code == 0, r.output
     assert "warm2cool" in r.stdout and "mean" in r.stdout and "skipped" not in r.stdout
+
+
+def test_data_dir_trains_the_quickstart_on_domain_folders(tmp_path):
+    from ganzoo.recipe import load_recipe
+    from ganzoo.testing import write_domain_folders
+
+    root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=2)
+    resolved = load_recipe("recipes/stargan_quickstart.toml", data=root)
+    assert resolved.data.spec.name == "domain_folders" and resolved.method.config.domains == ["cat", "dog"]
