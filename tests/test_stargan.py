@@ -15,7 +15,7 @@ from ganzoo.errors import RecipeError
 TINY = ["train.iterations=4", "train.batch_size=4", "train.sample_every=0", "train.checkpoint_every=2",
         "train.log_every=2", "train.eval_items=6", "data.image_size=16", "data.train_size=16", "data.test_size=6",
         "generator.conv_dim=4", "generator.repeat_num=1", "discriminator.conv_dim=4", "discriminator.image_size=16",
-        "discriminator.repeat_num=4", "method.n_critic=2"]
+        "discriminator.repeat_num=4", "method.n_critic=2", "gan_loss.type=wgangp"]  # the reference's objective
 
 
 def _recipe(tmp_path, *more: str):
