@@ -185,3 +185,23 @@ def test_data_dir_switches_the_built_in_multidomain_data_to_domain_folders(tmp_p
     with pytest.raises(RecipeError) as info:  # still refused: cyclegan needs A/B, but the data switched
         recipe_from_dict(raw, data=root)
     assert "data 'domain_folders' is multi-domain" in str(info.value)
+
+
+def test_attribute_assignments_keep_what_the_classifier_sees_and_clear_other_hair_colours():
+    from types import SimpleNamespace
+
+    from ganzoo.data.labels import translate_target
+
+    class Attributes:
+        needs_labels = ("attributes",)
+        config = SimpleNamespace(domains=["Black_Hair", "Blond_Hair", "Male", "Young"])
+
+        def classify(self, x):
+            return torch.tensor([0.9, 0.1, 0.8, 0.2]).expand(x.shape[0], -1)
+
+    target = translate_target(Attributes(), "attributes", "Blond_Hair=1,Young=1")
+    assert target(torch.zeros(2, 3, 8, 8)).tolist() == [[0.0, 1.0, 1.0, 1.0]] * 2
+    assert translate_target(Attributes(), "attributes", "Male=0")(torch.zeros(1, 3, 8, 8)).tolist() == \
+        [[1.0, 0.0, 0.0, 0.0]]
+    with pytest.raises(GanzooError, match="translates between two domains"):
+        translate_target(object(), None, "cool")

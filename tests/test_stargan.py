@@ -204,3 +204,17 @@ def test_data_dir_trains_the_quickstart_on_domain_folders(tmp_path):
     root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=2)
     resolved = load_recipe("recipes/stargan_quickstart.toml", data=root)
     assert resolved.data.spec.name == "domain_folders" and resolved.method.config.domains == ["cat", "dog"]
+
+
+def test_attribute_batches_train_with_binary_cross_entropy(tmp_path):
+    method = _recipe(tmp_path).build_method()
+    batch = {"image": torch.rand(4, 3, 16, 16) * 2 - 1, "attributes": torch.tensor(
+        [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]])}
+    d = method.discriminator_step(batch)
+    g = method.generator_step(batch)
+    assert set(d) == {"D_adv", "D_cls"} and set(g) == {"G_adv", "G_cls", "G_rec"}
+    assert all(torch.isfinite(v) for v in [*d.values(), *g.values()])
+    out = method.translate(batch["image"], target=torch.tensor([[0.0, 1.0, 0.0]]).expand(4, -1))
+    assert out.shape == batch["image"].shape
+    with pytest.raises(Exception, match="translates into a target domain"):
+        method.translate(batch["image"])
