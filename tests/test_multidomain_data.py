@@ -205,3 +205,15 @@ def test_attribute_assignments_keep_what_the_classifier_sees_and_clear_other_hai
         [[1.0, 0.0, 0.0, 0.0]]
     with pytest.raises(GanzooError, match="translates between two domains"):
         translate_target(object(), None, "cool")
+
+
+def test_batch_augmentation_reaches_multidomain_images_and_references():
+    from ganzoo.data.augment import BatchAugment
+    from ganzoo.engine.data import prepare_batch
+
+    torch.manual_seed(0)
+    batch = {"image": torch.rand(4, 3, 16, 16), "ref": torch.rand(4, 3, 16, 16), "domain": torch.tensor([0, 1, 2, 0])}
+    out = prepare_batch(batch, torch.device("cpu"), BatchAugment({"policy": "color", "p": 1.0}), paired=False,
+                        channels_last=False)
+    assert not torch.equal(out["image"], batch["image"]) and not torch.equal(out["ref"], batch["ref"])
+    assert torch.equal(out["domain"], batch["domain"])
