@@ -108,7 +108,7 @@ class Model:
 
     def __init__(self, recipe: ResolvedRecipe, method: Method, checkpoint: Path, device: torch.device):
         self.recipe, self.method, self.checkpoint, self.device = recipe, method, checkpoint, device
-        self._translators: dict[str, Any] = {}
+        self._translators: dict[tuple[str, str | None], Any] = {}
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -118,26 +118,34 @@ class Model:
         return (f"Model({self.recipe.method.spec.name}, checkpoint={str(self.checkpoint)!r}, "
                 f"directions={self.directions}, device={self.device})")
 
-    def translator(self, direction: str = "a2b") -> Any:
-        """The :class:`ganzoo.inference.Translator` of one direction (built once)."""
+    def translator(self, direction: str = "a2b", *, to: str | None = None) -> Any:
+        """The :class:`ganzoo.inference.Translator` of one direction (built once); ``to``: the
+        target of a multi-domain run, as ``ganzoo translate --to`` takes it (``"cool"``,
+        ``"Blond_Hair=1,Male=0"``)."""
         from ganzoo.errors import GanzooError
         from ganzoo.inference import Translator
 
         if direction not in self.directions:
             raise GanzooError(f"{self.recipe.method.spec.name} translates {', '.join(self.directions)}, "
                               f"not '{direction}'")
-        if direction not in self._translators:
-            self._translators[direction] = Translator.from_method(self.method, direction, device=self.device)
-        return self._translators[direction]
+        if (direction, to) not in self._translators:
+            target = None
+            if to is not None:
+                from ganzoo.data.labels import translate_target
+
+                target = translate_target(self.method, self.recipe.data.spec.cls.label_kind, to)
+            self._translators[direction, to] = Translator.from_method(self.method, direction, device=self.device,
+                                                                      target=target)
+        return self._translators[direction, to]
 
     def translate(self, images: torch.Tensor | Image.Image | Sequence[Image.Image],
-                  direction: str = "a2b") -> Any:
+                  direction: str = "a2b", *, to: str | None = None) -> Any:
         import torch
         from PIL import Image
 
         from ganzoo.errors import GanzooError
 
-        translator = self.translator(direction)
+        translator = self.translator(direction, to=to)
         if isinstance(images, torch.Tensor):
             if images.dim() not in (3, 4):
                 raise GanzooError(f"expected an image tensor CHW or NCHW, got shape {tuple(images.shape)}")
@@ -169,7 +177,8 @@ class Model:
         return Image.fromarray(y[..., 0] if y.shape[2] == 1 else y)
 
     def translate_folder(self, inputs: str | Path | Sequence[str | Path], out_dir: str | Path,
-                         direction: str = "a2b", *, batch_size: int = 4, fmt: str = "png") -> TranslateReport:
+                         direction: str = "a2b", *, batch_size: int = 4, fmt: str = "png",
+                         to: str | None = None) -> TranslateReport:
         """Translate image files and folders (searched recursively) into ``out_dir``, file names
         mirroring the inputs; returns what was written and what was skipped, and why."""
         from ganzoo.inference import collect_jobs, prepare_output_dir, translate_files
@@ -177,7 +186,7 @@ class Model:
         items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         jobs = collect_jobs(items, out_dir, fmt)  # type: ignore[arg-type]
         prepare_output_dir(out_dir)
-        return translate_files(self.translator(direction), jobs, batch_size=batch_size)
+        return translate_files(self.translator(direction, to=to), jobs, batch_size=batch_size)
 
     def evaluate(self, metrics: Sequence[str] | None = None, *, split: str = "test", max_items: int | None = None,
                  directions: Sequence[str] | None = None, batch_size: int = 8) -> EvaluationReport:

@@ -192,6 +192,11 @@ def test_translate_to_a_domain_and_its_errors(trained, ganzoo_cli):
     assert r.exit_code == 2 and "not a domain of this model; did you mean 'cool'" in r.stderr
     r = ganzoo_cli("translate", result.run_dir, tmp_path / "in.png", "--out", tmp_path / "x")
     assert r.exit_code == 2 and "give --to DOMAIN (domains: warm, cool, violet)" in r.stderr
+    import ganzoo
+
+    model = ganzoo.load(result.run_dir, device="cpu")  # the Python API takes the same targets
+    x = torch.rand(3, 16, 16) * 2 - 1
+    assert not torch.equal(model.translate(x, to="cool"), model.translate(x, to="violet"))
     r = ganzoo_cli("evaluate", result.run_dir, "--metrics", "psnr", "--no-progress")
     assert r.exit_code == 0, r.output
     assert "warm2cool" in r.stdout and "mean" in r.stdout and "skipped" not in r.stdout
