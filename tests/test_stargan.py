@@ -192,6 +192,8 @@ def test_translate_to_a_domain_and_its_errors(trained, ganzoo_cli):
     assert r.exit_code == 2 and "not a domain of this model; did you mean 'cool'" in r.stderr
     r = ganzoo_cli("translate", result.run_dir, tmp_path / "in.png", "--out", tmp_path / "x")
     assert r.exit_code == 2 and "give --to DOMAIN (domains: warm, cool, violet)" in r.stderr
+    r = ganzoo_cli("export", result.run_dir, "--out", tmp_path / "g.pt")
+    assert r.exit_code == 2 and "target label, which export does not support yet" in r.stderr
     import ganzoo
 
     model = ganzoo.load(result.run_dir, device="cpu")  # the Python API takes the same targets
