@@ -217,3 +217,26 @@ def test_batch_augmentation_reaches_multidomain_images_and_references():
                         channels_last=False)
     assert not torch.equal(out["image"], batch["image"]) and not torch.equal(out["ref"], batch["ref"])
     assert torch.equal(out["domain"], batch["domain"])
+
+
+def test_diversity_per_domain_pair_for_a_stochastic_method_and_skipped_for_a_deterministic_one(monkeypatch):
+    from ganzoo.metrics.diversity import Diversity
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
+
+    class _L1(torch.nn.Module):  # a stand-in for LPIPS
+        def forward(self, a, b):
+            return (a - b).abs().flatten(1).mean(1)
+
+    class _Noisy(_Recolour):
+        stochastic_inference = True
+
+        def translate(self, x, direction="a2b", *, target=None, reference=None):
+            return (super().translate(x, target=target) + 0.1 * torch.randn_like(x)).clamp(-1, 1)
+
+    monkeypatch.setattr(Diversity, "model", lambda self: _L1())
+    monkeypatch.setattr(Diversity, "check", lambda self: None)
+    data = _procedural("test")
+    report = evaluate(_Noisy(), data, build_metrics(["diversity"], {"diversity": {"samples": 3}}), max_items=6)
+    assert "warm2cool/diversity" in report.results and report.results["mean/diversity"] > 0
+    report = evaluate(_Recolour(), data, build_metrics(["psnr", "diversity"]), max_items=6)
+    assert "mean/psnr" in report.results and "one image" in report.skipped["mean/diversity"]
