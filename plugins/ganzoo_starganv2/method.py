@@ -1,0 +1,216 @@
+"""The StarGAN v2 training algorithm (Choi et al. 2020), after clovaai/stargan-v2 ``core/solver.py``.
+
+Per iteration, as the reference: D steps twice (fakes from latent-guided styles, then from
+reference-guided styles), then G steps twice: latent-guided (G, the mapping network F and the
+style encoder E all learn from this loss, F at its own small lr) and reference-guided (G alone).
+Every step draws its own fakes; the targets of the batch are the reference images' domains.
+
+Batches are multi-domain: ``image`` (N,C,H,W), ``domain`` (N,), and reference images ``ref``,
+``ref2`` of domain ``ref_domain``. A two-domain batch (``A``/``B``) is read as the 2-domain case:
+A's items go to B with B's images as references and the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+import ganzoo
+from ganzoo_starganv2.losses import adversarial, diversity_weight, r1_penalty
+
+
+class StarGANv2OptimizerConfig(ganzoo.OptimizerConfig):
+    """The reference's Adam: lr 1e-4, betas (0, 0.99), weight decay 1e-4 (a subclass with its own
+    defaults, so that a partial ``[method.optimizer]`` table keeps the others)."""
+
+    lr: float = Field(1e-4, gt=0, description="Learning rate of G, E and D (reference: 1e-4).")
+    betas: tuple[float, float] = Field((0.0, 0.99), description="Adam (beta1, beta2) (reference: 0, 0.99).")
+    weight_decay: float = Field(1e-4, ge=0, description="L2 penalty added to Adam's gradient (reference: 1e-4).")
+
+
+# The core's policy type, reused so that a policy added there is accepted here too.
+_Policy = ganzoo.ScheduleConfig.model_fields["policy"].annotation
+
+
+class StarGANv2ScheduleConfig(ganzoo.ScheduleConfig):
+    """The reference keeps the learning rate constant."""
+
+    policy: _Policy = Field("constant", description="constant (the reference); linear; step; cosine.")  # type: ignore[valid-type]
+
+
+class StarGANv2Config(ganzoo.MethodConfig):
+    """Adam(1e-4, betas (0, 0.99), weight decay 1e-4) for G, E and D, 1e-6 for the mapping
+    network F (the reference's f_lr), constant learning rate: the reference's settings."""
+
+    optimizer: StarGANv2OptimizerConfig = Field(
+        default_factory=StarGANv2OptimizerConfig, description="Optimizer of every group (see its fields).")
+    lr_by_group: dict[str, float] = Field(
+        default_factory=lambda: {"F": 1e-6}, description="The mapping network F learns at f_lr = 1e-6.")
+    schedule: StarGANv2ScheduleConfig = Field(
+        default_factory=StarGANv2ScheduleConfig, description="Constant, as the reference.")
+    num_domains: int = Field(2, ge=2, description="Domains of the data (heads of F, E and D).")
+    lambda_reg: float = Field(1.0, ge=0, description="Weight of R1 on real images.")
+    lambda_sty: float = Field(1.0, ge=0, description="Weight of the style reconstruction loss.")
+    lambda_cyc: float = Field(1.0, ge=0, description="Weight of the cycle-consistency loss.")
+    lambda_ds: float = Field(
+        1.0, ge=0, description="Initial weight of the diversity-sensitive loss (the reference: 1 CelebA-HQ, 2 AFHQ).")
+    ds_iter: int = Field(100_000, ge=1, description="Iterations over which lambda_ds falls linearly to 0.")
+
+
+class StarGANv2(ganzoo.Method):
+    """Diverse translation among many domains with one generator driven by style codes from
+    noise (mapping network) or from an example image (style encoder) (Choi et al. 2020)."""
+
+    Config = StarGANv2Config
+    stochastic_inference = True  # latent-guided translation draws z
+    slots = {
+        "generator": ganzoo.Slot("generator", "starganv2", help="G: image, style code -> image (AdaIN residual)."),
+        "mapping": ganzoo.Slot("generator", "starganv2_mapping", help="F: z, domain -> style code."),
+        "style_encoder": ganzoo.Slot("generator", "starganv2_style_encoder", help="E: image, domain -> style code."),
+        "discriminator": ganzoo.Slot("discriminator", "starganv2", help="D: one real/fake logit per domain."),
+    }
+
+    def __init__(self, config: StarGANv2Config, parts: ganzoo.Parts):
+        super().__init__(config, parts)
+        self.G = parts["generator"]()
+        g = self.G.config
+        k, size = config.num_domains, g.img_size
+        self.F = parts["mapping"](style_dim=g.style_dim, num_domains=k)
+        self.E = parts["style_encoder"](style_dim=g.style_dim, num_domains=k, img_size=size, input_nc=g.output_nc)
+        self.D = parts["discriminator"](num_domains=k, img_size=size, input_nc=g.output_nc)
+        self.latent_dim, self.img_size = self.F.config.latent_dim, size
+        self.iteration = 0  # counted here: lambda_ds decays with it (kept in the checkpoint)
+        self._batch: dict[str, Tensor] = {}
+        self._visuals: dict[str, Tensor] = {}
+
+    def param_groups(self) -> dict[str, list]:
+        return {"G": [*self.G.parameters()], "F": [*self.F.parameters()], "E": [*self.E.parameters()],
+                "D": [*self.D.parameters()]}
+
+    def train_steps(self) -> list[ganzoo.TrainStep]:
+        return [
+            ganzoo.TrainStep("D_latent", "D", self.d_latent_step),
+            ganzoo.TrainStep("D_ref", "D", self.d_ref_step),
+            ganzoo.TrainStep("G_latent", "G", self.g_latent_step, frozen=(self.D,), also=("F", "E")),
+            ganzoo.TrainStep("G_ref", "G", self.g_ref_step, frozen=(self.D, self.F, self.E)),
+        ]
+
+    def generators(self) -> dict[str, Any]:
+        """G, F and E: the networks of inference, so the engine's EMA averages all three."""
+        return {"G": self.G, "F": self.F, "E": self.E}
+
+    # ------------------------------------------------------------------ batches
+
+    def _z(self, n: int, like: Tensor) -> Tensor:
+        return torch.randn(n, self.latent_dim).to(like.device)  # drawn on the CPU: the same on every device
+
+    def _read(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        if "image" in batch:
+            if "ref" not in batch or "ref2" not in batch:
+                raise ganzoo.DataError("method 'starganv2' needs two reference images per item (keys 'ref', 'ref2', "
+                                       "'ref_domain'); set data.references = true")
+            b = {k: batch[k] for k in ("image", "domain", "ref", "ref2", "ref_domain")}
+        elif "A" in batch and "B" in batch:
+            a, b_img = batch["A"], batch["B"]
+            zeros = torch.zeros(len(a), dtype=torch.long, device=a.device)
+            ones = torch.ones(len(b_img), dtype=torch.long, device=a.device)
+            b = {"image": torch.cat([a, b_img]), "domain": torch.cat([zeros, ones]),
+                 "ref": torch.cat([b_img, a]), "ref_domain": torch.cat([ones, zeros])}
+            b["ref2"] = torch.cat([b_img.roll(1, 0) if len(b_img) > 1 else b_img.flip(-1),
+                                   a.roll(1, 0) if len(a) > 1 else a.flip(-1)])
+        else:
+            raise ganzoo.DataError(f"method 'starganv2' needs multi-domain batches ('image', 'domain', 'ref', 'ref2', "
+                                   f"'ref_domain') or two-domain ones ('A', 'B'); got keys {sorted(batch)}")
+        k = self.config.num_domains
+        for key in ("domain", "ref_domain"):
+            top = int(b[key].max())
+            if top >= k:
+                raise ganzoo.DataError(f"method 'starganv2': the data has domain index {top} but method.num_domains "
+                                       f"is {k}; set method.num_domains to the number of domains of the data")
+        return b
+
+    # ------------------------------------------------------------------ the steps
+
+    def _d_loss(self, b: dict[str, Tensor], style: Tensor) -> dict[str, Tensor]:
+        real = b["image"].detach().requires_grad_(True)
+        logits = self.D(real, b["domain"])
+        with torch.no_grad():
+            fake = self.G(b["image"], style)
+        losses = {"real": adversarial(logits, True), "fake": adversarial(self.D(fake, b["ref_domain"]), False)}
+        if self.config.lambda_reg:
+            losses["R1"] = self.config.lambda_reg * r1_penalty(logits, real)
+        return losses
+
+    def d_latent_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        self.iteration += 1
+        b = self._batch = self._read(batch)
+        n = len(b["image"])
+        b["z"], b["z2"] = self._z(n, b["image"]), self._z(n, b["image"])
+        with torch.no_grad():
+            style = self.F(b["z"], b["ref_domain"])
+        return {f"D_latent_{k}": v for k, v in self._d_loss(b, style).items()}
+
+    def d_ref_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        b = self._batch
+        with torch.no_grad():
+            style = self.E(b["ref"], b["ref_domain"])
+        return {f"D_ref_{k}": v for k, v in self._d_loss(b, style).items()}
+
+    def _g_loss(self, b: dict[str, Tensor], style: Tensor, style2: Tensor, tag: str) -> dict[str, Tensor]:
+        c, x, target = self.config, b["image"], b["ref_domain"]
+        fake = self.G(x, style)
+        losses = {f"G_{tag}_adv": adversarial(self.D(fake, target), True)}
+        if c.lambda_sty:
+            losses[f"G_{tag}_sty"] = c.lambda_sty * (self.E(fake, target) - style).abs().mean()
+        ds = diversity_weight(c.lambda_ds, c.ds_iter, self.iteration)
+        if ds:
+            fake2 = self.G(x, style2).detach()
+            losses[f"G_{tag}_ds"] = -ds * (fake - fake2).abs().mean()
+        if c.lambda_cyc:
+            rec = self.G(fake, self.E(x, b["domain"]))
+            losses[f"G_{tag}_cyc"] = c.lambda_cyc * (rec - x).abs().mean()
+        self._visuals = {"real": x, f"fake_{tag}": fake}
+        return losses
+
+    def g_latent_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        b = self._batch
+        return self._g_loss(b, self.F(b["z"], b["ref_domain"]), self.F(b["z2"], b["ref_domain"]), "latent")
+
+    def g_ref_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        b = self._batch
+        return self._g_loss(b, self.E(b["ref"], b["ref_domain"]), self.E(b["ref2"], b["ref_domain"]), "ref")
+
+    # ------------------------------------------------------------------ inference
+
+    def translate(self, x: Tensor, direction: ganzoo.Direction = "a2b", *, target: Tensor | None = None,
+                  reference: Tensor | None = None) -> Tensor:
+        """``x`` into domain ``target`` ((N,) long, or one index for all; None: domain 1 for a2b, 0 for
+        b2a) with the style of ``reference`` (an image batch of the target domain, N or 1 images,
+        resized to img_size) or, without one, of a random z (torch's generator: seed it)."""
+        n = len(x)
+        if target is None:
+            target = torch.full((n,), 1 if direction == "a2b" else 0, dtype=torch.long)
+        target = torch.as_tensor(target, dtype=torch.long).reshape(-1).expand(n).to(x.device)
+        if int(target.max()) >= self.config.num_domains or int(target.min()) < 0:
+            raise ganzoo.GanzooError(f"starganv2: target domain {int(target.max())} out of range "
+                                     f"(0..{self.config.num_domains - 1})")
+        if reference is not None:
+            ref = reference.to(x)
+            if ref.shape[-2:] != (self.img_size, self.img_size):
+                ref = nn.functional.interpolate(ref, size=(self.img_size,) * 2, mode="bilinear", align_corners=False)
+            style = self.E(ref, target[: len(ref)]).expand(n, -1) if len(ref) == 1 else self.E(ref, target)
+        else:
+            style = self.F(self._z(n, x), target)
+        return self.G(x, style)
+
+    def visuals(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in self._visuals.items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"iteration": self.iteration}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.iteration = int(state.get("iteration", 0))
