@@ -206,6 +206,15 @@ class StarGANv2(ganzoo.Method):
             style = self.F(self._z(n, x), target)
         return self.G(x, style)
 
+    def export_module(self, direction: ganzoo.Direction = "a2b") -> tuple[nn.Module, str]:
+        target = 1 if direction == "a2b" else 0
+        with torch.no_grad():
+            style = self.F(torch.zeros(1, self.latent_dim, device=next(self.F.parameters()).device),
+                           torch.tensor([target]))
+        return (_FixedStyle(self.G, style),
+                f"latent-guided translation into domain {target} with z = 0 (the style the mapping network gives "
+                "the centre of the latent space), not a random z")
+
     def visuals(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self._visuals.items()}
 
@@ -214,3 +223,15 @@ class StarGANv2(ganzoo.Method):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.iteration = int(state.get("iteration", 0))
+
+
+class _FixedStyle(nn.Module):
+    """G with one precomputed style code for every image: a deterministic path to export."""
+
+    def __init__(self, generator: nn.Module, style: Tensor):
+        super().__init__()
+        self.G = generator
+        self.register_buffer("style", style.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.G(x, self.style.expand(x.shape[0], -1))

@@ -137,9 +137,7 @@ class StarGANv2Generator(ganzoo.Generator):
         super().__init__(config)
         c = config
         dim = base_width(c.img_size, c.dim_in)
-        self.n_down = int(math.log2(c.img_size)) - 4
-        if self.n_down < 1:
-            raise ganzoo.GanzooError(f"generator 'starganv2': img_size {c.img_size} is too small (16 px at least)")
+        self.n_down = max(0, int(math.log2(c.img_size)) - 4)  # down to 16x16 at the bottleneck
         self.from_rgb = nn.Conv2d(c.input_nc, dim, 3, 1, 1)
         encode, decode = [], []
         for _ in range(self.n_down):
