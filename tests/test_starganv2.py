@@ -15,15 +15,24 @@ from ganzoo.testing import MethodContract
 
 torch.set_num_threads(1)
 
+THREE = ["warm", "cool", "violet"]
 TINY = ("generator.img_size=16", "generator.dim_in=8", "generator.max_conv_dim=16", "generator.style_dim=8",
         "mapping.hidden_dim=16", "mapping.latent_dim=4", "style_encoder.dim_in=8", "style_encoder.max_conv_dim=16",
         "discriminator.dim_in=8", "discriminator.max_conv_dim=16")
 
 
 class TestStarGANv2(MethodContract):
+    """The contract on the built-in multi-domain data with references (StarGAN v2 needs labels)."""
+
     method = "starganv2"
-    overrides = TINY
+    overrides = (*TINY, "data.type=multidomain_procedural", "data.references=true")
     size = 16
+
+    def test_every_step_runs_forward_and_backward(self, tmp_path):
+        data = self._recipe(tmp_path).build_dataset("train")
+        batch = {k: torch.stack([torch.as_tensor(data[i][k]) for i in range(2)])
+                 for k in ("image", "domain", "ref", "ref2", "ref_domain")}
+        _every_step_gets_gradients(self._recipe(tmp_path).build_method().train(), batch)
 
     def test_resume_is_exact_for_the_ema_of_G_F_and_E_too(self, tmp_path):
         from safetensors.torch import load_file
@@ -84,13 +93,14 @@ def _count(module):
 def _build(registry, overrides=(), **method):
     from ganzoo.recipe import recipe_from_dict
 
-    raw = {"run": {"name": "t"}, "method": {"type": "starganv2", **method}, "data": {"type": "procedural"}}
+    raw = {"run": {"name": "t"}, "method": {"type": "starganv2", **method},
+           "data": {"type": "multidomain_procedural", "references": True}}
     return recipe_from_dict(raw, overrides, registry, check_data=False).build_method()
 
 
 def test_default_networks_match_the_references_parameter_formula(ganzoo_registry):
     """AFHQ's setting: 256 px, 3 domains, w_hpf 0 (G 4 down-samplings + 2 bottleneck blocks; E, D 6)."""
-    method = _build(ganzoo_registry, num_domains=3)
+    method = _build(ganzoo_registry, domains=THREE)
     want = reference_counts()
     got = {name: _count(getattr(method, name)) for name in want}
     assert got == want
@@ -98,7 +108,7 @@ def test_default_networks_match_the_references_parameter_formula(ganzoo_registry
 
 
 def test_network_shapes(ganzoo_registry):
-    method = _build(ganzoo_registry, TINY, num_domains=3)
+    method = _build(ganzoo_registry, TINY, domains=THREE)
     x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.tensor([0, 2])
     s = method.F(torch.randn(2, 4), y)
     assert s.shape == (2, 8) and method.F(torch.randn(2, 4)).shape == (2, 3, 8)
@@ -126,7 +136,7 @@ def test_r1_against_a_hand_computation():
 def test_d_step_is_real_plus_fake_plus_lambda_reg_r1(ganzoo_registry):
     from ganzoo_starganv2.losses import adversarial, r1_penalty
 
-    method = _build(ganzoo_registry, TINY, num_domains=3, lambda_reg=2.5)
+    method = _build(ganzoo_registry, TINY, domains=THREE, lambda_reg=2.5)
     b = _multi_domain_batch()
     torch.manual_seed(0)
     losses = method.d_latent_step(b)
@@ -140,7 +150,7 @@ def test_diversity_weight_decays_linearly_to_zero_as_configured(ganzoo_registry)
     from ganzoo_starganv2.losses import diversity_weight
 
     assert [diversity_weight(2.0, 4, i) for i in (1, 2, 3, 4, 5, 9)] == [2.0, 1.5, 1.0, 0.5, 0.0, 0.0]
-    method = _build(ganzoo_registry, TINY, num_domains=3, lambda_ds=2.0, ds_iter=2)
+    method = _build(ganzoo_registry, TINY, domains=THREE, lambda_ds=2.0, ds_iter=2)
     b = _multi_domain_batch()
     seen = []
     for _ in range(3):
@@ -159,9 +169,8 @@ def _multi_domain_batch(n=3, size=16, k=3):
             "ref_domain": torch.tensor([2, 0, 1][:n])}
 
 
-def test_every_step_trains_on_multi_domain_batches(ganzoo_registry):
-    method = _build(ganzoo_registry, TINY, num_domains=3)
-    groups, b = method.param_groups(), _multi_domain_batch()
+def _every_step_gets_gradients(method, b):
+    groups = method.param_groups()
     for step in method.train_steps():
         method.zero_grad(set_to_none=True)
         losses = step.compute(b)
@@ -171,19 +180,23 @@ def test_every_step_trains_on_multi_domain_batches(ganzoo_registry):
     assert set(method.train_steps()[2].optimizers) == {"G", "F", "E"}  # F and E learn in the latent step
 
 
+def test_every_step_trains_on_synthetic_multi_domain_batches(ganzoo_registry):
+    _every_step_gets_gradients(_build(ganzoo_registry, TINY, domains=THREE), _multi_domain_batch())
+
+
 def test_batches_without_references_or_with_too_many_domains_are_clear_errors(ganzoo_registry):
     import ganzoo
 
-    method = _build(ganzoo_registry, TINY, num_domains=2)
+    method = _build(ganzoo_registry, TINY, domains=THREE[:2])
     b = _multi_domain_batch()
     with pytest.raises(ganzoo.DataError, match="references = true"):
         method.d_latent_step({"image": b["image"], "domain": b["domain"]})
-    with pytest.raises(ganzoo.DataError, match="num_domains"):
+    with pytest.raises(ganzoo.DataError, match="domain index 2, but the method has 2 domains"):
         method.d_latent_step(b)
 
 
 def test_style_codes_change_the_output_and_a_seed_repeats_it(ganzoo_registry):
-    method = _build(ganzoo_registry, TINY, num_domains=3).eval()
+    method = _build(ganzoo_registry, TINY, domains=THREE).eval()
     x, target = torch.rand(2, 3, 16, 16) * 2 - 1, torch.tensor([1, 2])
     with torch.no_grad():
         outs = []

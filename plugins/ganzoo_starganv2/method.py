@@ -6,8 +6,7 @@ style encoder E all learn from this loss, F at its own small lr) and reference-g
 Every step draws its own fakes; the targets of the batch are the reference images' domains.
 
 Batches are multi-domain: ``image`` (N,C,H,W), ``domain`` (N,), and reference images ``ref``,
-``ref2`` of domain ``ref_domain``. A two-domain batch (``A``/``B``) is read as the 2-domain case:
-A's items go to B with B's images as references and the other way round.
+``ref2`` of domain ``ref_domain`` (a data set with ``references = true``).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class StarGANv2ScheduleConfig(ganzoo.ScheduleConfig):
     policy: _Policy = Field("constant", description="constant (the reference); linear; step; cosine.")  # type: ignore[valid-type]
 
 
-class StarGANv2Config(ganzoo.MethodConfig):
+class StarGANv2Config(ganzoo.MultiDomainConfig):
     """Adam(1e-4, betas (0, 0.99), weight decay 1e-4) for G, E and D, 1e-6 for the mapping
     network F (the reference's f_lr), constant learning rate: the reference's settings."""
 
@@ -51,7 +50,6 @@ class StarGANv2Config(ganzoo.MethodConfig):
         default_factory=lambda: {"F": 1e-6}, description="The mapping network F learns at f_lr = 1e-6.")
     schedule: StarGANv2ScheduleConfig = Field(
         default_factory=StarGANv2ScheduleConfig, description="Constant, as the reference.")
-    num_domains: int = Field(2, ge=2, description="Domains of the data (heads of F, E and D).")
     lambda_reg: float = Field(1.0, ge=0, description="Weight of R1 on real images.")
     lambda_sty: float = Field(1.0, ge=0, description="Weight of the style reconstruction loss.")
     lambda_cyc: float = Field(1.0, ge=0, description="Weight of the cycle-consistency loss.")
@@ -65,6 +63,8 @@ class StarGANv2(ganzoo.Method):
     noise (mapping network) or from an example image (style encoder) (Choi et al. 2020)."""
 
     Config = StarGANv2Config
+    needs_labels = ("domain",)
+    directions = ("a2b",)  # one translate for every pair: the target domain is an argument
     stochastic_inference = True  # latent-guided translation draws z
     slots = {
         "generator": ganzoo.Slot("generator", "starganv2", help="G: image, style code -> image (AdaIN residual)."),
@@ -77,7 +77,9 @@ class StarGANv2(ganzoo.Method):
         super().__init__(config, parts)
         self.G = parts["generator"]()
         g = self.G.config
-        k, size = config.num_domains, g.img_size
+        self.domains = list(config.domains)
+        self.num_domains = k = len(self.domains) or 2  # empty only for a model built without its data
+        size = g.img_size
         self.F = parts["mapping"](style_dim=g.style_dim, num_domains=k)
         self.E = parts["style_encoder"](style_dim=g.style_dim, num_domains=k, img_size=size, input_nc=g.output_nc)
         self.D = parts["discriminator"](num_domains=k, img_size=size, input_nc=g.output_nc)
@@ -108,28 +110,16 @@ class StarGANv2(ganzoo.Method):
         return torch.randn(n, self.latent_dim).to(like.device)  # drawn on the CPU: the same on every device
 
     def _read(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
-        if "image" in batch:
-            if "ref" not in batch or "ref2" not in batch:
-                raise ganzoo.DataError("method 'starganv2' needs two reference images per item (keys 'ref', 'ref2', "
-                                       "'ref_domain'); set data.references = true")
-            b = {k: batch[k] for k in ("image", "domain", "ref", "ref2", "ref_domain")}
-        elif "A" in batch and "B" in batch:
-            a, b_img = batch["A"], batch["B"]
-            zeros = torch.zeros(len(a), dtype=torch.long, device=a.device)
-            ones = torch.ones(len(b_img), dtype=torch.long, device=a.device)
-            b = {"image": torch.cat([a, b_img]), "domain": torch.cat([zeros, ones]),
-                 "ref": torch.cat([b_img, a]), "ref_domain": torch.cat([ones, zeros])}
-            b["ref2"] = torch.cat([b_img.roll(1, 0) if len(b_img) > 1 else b_img.flip(-1),
-                                   a.roll(1, 0) if len(a) > 1 else a.flip(-1)])
-        else:
-            raise ganzoo.DataError(f"method 'starganv2' needs multi-domain batches ('image', 'domain', 'ref', 'ref2', "
-                                   f"'ref_domain') or two-domain ones ('A', 'B'); got keys {sorted(batch)}")
-        k = self.config.num_domains
+        missing = [k for k in ("image", "domain", "ref", "ref2", "ref_domain") if k not in batch]
+        if missing:
+            raise ganzoo.DataError(f"method 'starganv2' trains on source images with two reference images each; the "
+                                   f"batch lacks {', '.join(map(repr, missing))}: set data.references = true")
+        b = {k: batch[k] for k in ("image", "domain", "ref", "ref2", "ref_domain")}
         for key in ("domain", "ref_domain"):
             top = int(b[key].max())
-            if top >= k:
-                raise ganzoo.DataError(f"method 'starganv2': the data has domain index {top} but method.num_domains "
-                                       f"is {k}; set method.num_domains to the number of domains of the data")
+            if top >= self.num_domains:
+                raise ganzoo.DataError(f"method 'starganv2': the data has domain index {top}, but the method has "
+                                       f"{self.num_domains} domains ({', '.join(self.domains) or 'method.domains'})")
         return b
 
     # ------------------------------------------------------------------ the steps
@@ -187,16 +177,18 @@ class StarGANv2(ganzoo.Method):
 
     def translate(self, x: Tensor, direction: ganzoo.Direction = "a2b", *, target: Tensor | None = None,
                   reference: Tensor | None = None) -> Tensor:
-        """``x`` into domain ``target`` ((N,) long, or one index for all; None: domain 1 for a2b, 0 for
-        b2a) with the style of ``reference`` (an image batch of the target domain, N or 1 images,
-        resized to img_size) or, without one, of a random z (torch's generator: seed it)."""
+        """``x`` into domain ``target`` ((N,) long, or one index for all; None: domain 1, so that a
+        two-domain model's ``translate(x)`` maps the first domain to the second) with the style of
+        ``reference`` (images of the target domain, N or 1, resized to img_size) or, without one,
+        of a random z drawn with torch's generator (seed it). ``direction`` is unused: the target
+        domain says where to go."""
         n = len(x)
         if target is None:
-            target = torch.full((n,), 1 if direction == "a2b" else 0, dtype=torch.long)
+            target = torch.ones(n, dtype=torch.long)
         target = torch.as_tensor(target, dtype=torch.long).reshape(-1).expand(n).to(x.device)
-        if int(target.max()) >= self.config.num_domains or int(target.min()) < 0:
+        if int(target.max()) >= self.num_domains or int(target.min()) < 0:
             raise ganzoo.GanzooError(f"starganv2: target domain {int(target.max())} out of range "
-                                     f"(0..{self.config.num_domains - 1})")
+                                     f"(0..{self.num_domains - 1})")
         if reference is not None:
             ref = reference.to(x)
             if ref.shape[-2:] != (self.img_size, self.img_size):
@@ -207,7 +199,7 @@ class StarGANv2(ganzoo.Method):
         return self.G(x, style)
 
     def export_module(self, direction: ganzoo.Direction = "a2b") -> tuple[nn.Module, str]:
-        target = 1 if direction == "a2b" else 0
+        target = 1  # translate's default target
         with torch.no_grad():
             style = self.F(torch.zeros(1, self.latent_dim, device=next(self.F.parameters()).device),
                            torch.tensor([target]))
