@@ -24,7 +24,7 @@ def grid_rows(model: ganzoo.Model, item: int, styles: int) -> list[list[torch.Te
     method = model.method
     data = model.recipe.build_dataset("test")
     x = data[item]["image"][None].to(model.device)
-    k = method.config.num_domains
+    k = method.num_domains
     rows = [[data[item]["image"]] * k]
     if "targets" in data[item]:
         rows.append(list(data[item]["targets"]))
