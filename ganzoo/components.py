@@ -346,6 +346,10 @@ class TrainStep:
     compute: Callable[[Batch], Mapping[str, Tensor]]
     frozen: Sequence[nn.Module] = ()
     repeat: int = 1
+    every: int = 1
+    """Run the step only on iterations that are multiples of this (1-based): StarGAN's and WGAN's
+    generator steps once per ``n_critic`` discriminator steps, each D step on a fresh batch, as
+    their references do (``repeat`` would reuse one batch)."""
     also: Sequence[str] = ()
     """Further param groups stepped by the same loss, each keeping its own optimizer, learning
     rate and clipping: CUT's projection heads (group ``F``) learn in the generator's step."""

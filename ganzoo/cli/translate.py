@@ -64,6 +64,10 @@ def translate(
         show_default=False)] = None,
     seed: Annotated[int, typer.Option(
         help="Seed of a stochastic method's noise (unsb); the same seed gives the same images.")] = 0,
+    to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--to", help="Target of a multi-domain run (stargan): a domain name (--to cool), or attribute assignments "
+                     "(--to Blond_Hair=1,Male=0; the others keep what the model's classifier sees).",
+        show_default=False)] = None,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
 ) -> None:
     """Translate images with a trained run, a checkpoint, or a reference generator checkpoint.
@@ -81,6 +85,8 @@ def translate(
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"--direction must be a2b or b2a, got '{direction}'")
         dev = runtime_options(device, precision)
+        if to is not None and reference_generator:
+            raise GanzooError("--to needs a trained multi-domain run (a run directory), not --reference-generator")
         if reference_method and not reference_generator:
             raise GanzooError("--reference-method needs the weights: --reference-generator FILE (repeatable)")
         if not reference_generator and len(paths) < 2:
@@ -116,10 +122,18 @@ def translate(
             from ganzoo.engine.loading import load_trained
 
             plugins()
-            _, method, ckpt_dir = load_trained(paths[0], device=dev)
-            translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
-                                                steps=steps, seed=seed)
-            label = f"{ckpt_dir.name} {direction}" + (f" NFE {steps}" if steps else "")
+            resolved, method, ckpt_dir = load_trained(paths[0], device=dev)
+            target = None
+            if to is not None or getattr(method, "needs_labels", ()):  # a multi-domain run translates --to a domain
+                from ganzoo.data.labels import translate_target
+
+                if to is None:
+                    raise GanzooError(f"this {resolved.method.spec.name} run translates into a target: give --to "
+                                      f"DOMAIN (domains: {', '.join(method.config.domains)})")
+                target = translate_target(method, getattr(resolved.data.spec.cls, "label_kind", None), to)
+            translator = Translator.from_method(method, "a2b" if target is not None else direction, device=dev,  # type: ignore[arg-type]
+                                                precision=precision, steps=steps, seed=seed, target=target)
+            label = f"{ckpt_dir.name} " + (f"-> {to}" if to else direction) + (f" NFE {steps}" if steps else "")
         dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
         err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",
                   highlight=False)

@@ -9,7 +9,7 @@ the saved recipe of a run names them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -94,3 +94,28 @@ def parse_target(spec: str, names: Sequence[str], kind: str) -> Tensor | dict[in
     if not values:
         raise GanzooError(f"--to: no attribute assignment given (attributes: {', '.join(names)})")
     return values
+
+
+def translate_target(method: Any, kind: str | None, spec: str) -> Tensor | Callable[[Tensor], Tensor]:
+    """The ``target`` of ``translate --to SPEC`` for a trained multi-domain ``method`` whose data
+    carried ``kind`` labels: a domain index, or for attribute assignments a function of the
+    batch: each image's attributes as the method's classifier estimates them (``method.classify``,
+    else all 0), with the named ones set; setting a hair colour clears the hair colours not named."""
+    names = list(getattr(getattr(method, "config", None), "domains", None) or [])
+    if not getattr(method, "needs_labels", ()) or not names or kind is None:
+        raise GanzooError(f"--to: {type(method).__name__} translates between two domains; use --direction a2b|b2a")
+    parsed = parse_target(spec, names, kind)
+    if isinstance(parsed, Tensor):
+        return parsed
+    hair = [i for i, n in enumerate(names) if n in HAIR_COLOURS]
+    cleared = [i for i in hair if i not in parsed] if any(parsed.get(i) == 1.0 for i in hair) else []
+
+    def target(x: Tensor) -> Tensor:
+        classify = getattr(method, "classify", None)
+        labels = (classify(x) > 0.5).float() if classify else x.new_zeros(x.shape[0], len(names))
+        labels[:, cleared] = 0.0
+        for i, value in parsed.items():
+            labels[:, i] = value
+        return labels
+
+    return target

@@ -149,9 +149,9 @@ def evaluate(
         from ganzoo.engine.runtime import resolve_device as _resolve
         from ganzoo.metrics.multidomain import evaluate_domains
 
-        return evaluate_domains(method, dataset, metrics, device=_resolve(str(device)) if isinstance(device, str)
-                                else device, max_items=max_items, batch_size=batch_size, precision=precision,
-                                quantize=quantize, on_batch=on_batch)
+        return evaluate_domains(method, dataset, metrics, EvaluationReport(), device=_resolve(str(device))
+                                if isinstance(device, str) else device, max_items=max_items, batch_size=batch_size,
+                                precision=precision, quantize=quantize, versions=_versions(), on_batch=on_batch)
     steps = check_steps(method, steps)
     seed = TEST_SEED if seed is None else seed
 

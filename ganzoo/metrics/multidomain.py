@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from ganzoo.data.labels import HAIR_COLOURS
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric
-from ganzoo.metrics.evaluate import EvaluationReport, _versions
 from ganzoo.metrics.weights import MissingWeightsError
 
 
@@ -75,11 +74,13 @@ def tasks(dataset: Any, n: int) -> list[Task]:
             for i, name in enumerate(names)]
 
 
-def evaluate_domains(method: nn.Module, dataset: Any, metrics: Mapping[str, Metric], *,
+def evaluate_domains(method: nn.Module, dataset: Any, metrics: Mapping[str, Metric], report: Any, *,
                      device: torch.device, max_items: int | None = None, batch_size: int = 8,
-                     precision: str = "fp32", quantize: bool = True,
-                     on_batch: Callable[[str, int], None] | None = None) -> EvaluationReport:
-    """:func:`ganzoo.metrics.evaluate.evaluate` for multi-domain data (``dataset.label_kind``)."""
+                     precision: str = "fp32", quantize: bool = True, versions: Mapping[str, str] | None = None,
+                     on_batch: Callable[[str, int], None] | None = None) -> Any:
+    """:func:`ganzoo.metrics.evaluate.evaluate` for multi-domain data (``dataset.label_kind``): fills
+    and returns ``report`` (an empty :class:`~ganzoo.metrics.evaluate.EvaluationReport`, passed in
+    so that this module does not import that one, which calls it)."""
     from ganzoo.data.images import quantize as to_8bit
     from ganzoo.inference import Translator
 
@@ -88,7 +89,6 @@ def evaluate_domains(method: nn.Module, dataset: Any, metrics: Mapping[str, Metr
     if n < 2:
         raise GanzooError(f"the evaluation split has {len(dataset)} items; at least 2 are needed")
     paired = bool(getattr(dataset, "paired", False))
-    report = EvaluationReport()
     active: dict[str, Metric] = {}
     for name, metric in metrics.items():
         if metric.needs_pairs and not paired:
@@ -154,7 +154,7 @@ def evaluate_domains(method: nn.Module, dataset: Any, metrics: Mapping[str, Metr
         "outputs": "clamped to [-1, 1]" + (", rounded to 8 bits (as saved to PNG)" if quantize else ", float"),
         "precision": precision, "device": str(device),
         "metrics": {name: {**m.protocol(), "config": m.config.model_dump(mode="json")} for name, m in active.items()},
-        "versions": _versions(),
+        "versions": dict(versions or {}),
     }
     report.seconds = time.perf_counter() - start
     return report
