@@ -50,6 +50,22 @@ class TestStarGANv2(MethodContract):
         ema = load_file(straight / "checkpoints" / "final" / "ema.safetensors")
         assert {k.split(".")[0] for k in ema} == {"G", "F", "E"}
 
+    def test_translate_to_a_domain_repeats_with_a_seed_and_changes_with_another(self, tmp_path, ganzoo_cli):
+        import numpy as np
+        from PIL import Image
+
+        run = self._fit(tmp_path, tmp_path / "run", "train.iterations=1").run_dir
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "x.png")
+        outs = []
+        for seed, to in ((0, "violet"), (0, "violet"), (1, "violet"), (0, "cool")):
+            out = tmp_path / f"out_{len(outs)}"
+            result = ganzoo_cli("translate", str(run), str(tmp_path / "x.png"), "--out", str(out), "--to", to,
+                                "--seed", str(seed), "--no-progress")
+            assert result.exit_code == 0, result.output
+            outs.append(np.asarray(Image.open(next(out.iterdir()))))
+        assert (outs[0] == outs[1]).all()
+        assert not (outs[0] == outs[2]).all() and not (outs[0] == outs[3]).all()
+
 
 # --------------------------------------------------------------------------- parameter counts
 
