@@ -16,9 +16,8 @@ from ganzoo.testing import MethodContract
 torch.set_num_threads(1)
 
 THREE = ["warm", "cool", "violet"]
-TINY = ("generator.img_size=16", "generator.dim_in=8", "generator.max_conv_dim=16", "generator.style_dim=8",
-        "mapping.hidden_dim=16", "mapping.latent_dim=4", "style_encoder.dim_in=8", "style_encoder.max_conv_dim=16",
-        "discriminator.dim_in=8", "discriminator.max_conv_dim=16")
+TINY = ("discriminator.image_size=16", "discriminator.dim=8", "discriminator.max_conv_dim=16", "method.style_dim=8",
+        "method.hidden_dim=16", "method.latent_dim=4")
 
 
 class TestStarGANv2(MethodContract):
@@ -200,15 +199,15 @@ def test_every_step_trains_on_synthetic_multi_domain_batches(ganzoo_registry):
     _every_step_gets_gradients(_build(ganzoo_registry, TINY, domains=THREE), _multi_domain_batch())
 
 
-def test_batches_without_references_or_with_too_many_domains_are_clear_errors(ganzoo_registry):
+def test_batches_of_another_size_or_with_too_many_domains_are_clear_errors(ganzoo_registry):
     import ganzoo
 
     method = _build(ganzoo_registry, TINY, domains=THREE[:2])
     b = _multi_domain_batch()
-    with pytest.raises(ganzoo.DataError, match="references = true"):
-        method.d_latent_step({"image": b["image"], "domain": b["domain"]})
     with pytest.raises(ganzoo.DataError, match="domain index 2, but the method has 2 domains"):
         method.d_latent_step(b)
+    with pytest.raises(ganzoo.DataError, match="discriminator.image_size is 16; set it to 32"):
+        method.d_latent_step(_multi_domain_batch(size=32))
 
 
 def test_style_codes_change_the_output_and_a_seed_repeats_it(ganzoo_registry):
@@ -229,7 +228,33 @@ def test_style_codes_change_the_output_and_a_seed_repeats_it(ganzoo_registry):
         assert not torch.allclose(method.translate(x, target=0, reference=refs["ref"][:1]), one)
 
 
-def test_list_components_shows_the_starganv2_parts(ganzoo_cli):
-    out = ganzoo_cli("list-components").output
-    for name in ("starganv2_mapping", "starganv2_style_encoder"):
-        assert name in out
+def test_list_components_shows_the_method_and_its_discriminator(ganzoo_cli):
+    out = ganzoo_cli("list-components", "--filter", "starganv2*").output
+    assert "method" in out and "discriminator" in out
+
+
+def test_batches_without_references_train_with_a_warning(ganzoo_registry):
+    method = _build(ganzoo_registry, TINY, domains=THREE)
+    b = _multi_domain_batch()
+    with pytest.warns(UserWarning, match="data.references = true"):
+        losses = method.d_latent_step({"image": b["image"], "domain": b["domain"]})
+    assert torch.isfinite(sum(losses.values()))
+
+
+def test_afhq_recipe_has_the_references_settings_and_names_the_download(ganzoo_registry, tmp_path):
+    from pathlib import Path
+
+    from ganzoo.errors import GanzooError
+    from ganzoo.recipe import load_recipe
+
+    path = Path(__file__).resolve().parent.parent / "recipes" / "starganv2_afhq.toml"
+    r = load_recipe(path, check_data=False)
+    m, t = r.method.config, r.train
+    assert (t.iterations, t.batch_size, t.ema) == (100_000, 8, 0.999)
+    assert (m.optimizer.lr, tuple(m.optimizer.betas), m.optimizer.weight_decay, m.lr_by_group) == \
+        (1e-4, (0.0, 0.99), 1e-4, {"F": 1e-6})
+    assert (m.lambda_reg, m.lambda_sty, m.lambda_cyc, m.lambda_ds, m.ds_iter) == (1, 1, 1, 2, 100_000)
+    assert (m.latent_dim, m.style_dim, m.hidden_dim, m.w_hpf, m.schedule.policy) == (16, 64, 512, 0, "constant")
+    assert r.slots["discriminator"].config.image_size == 256 and r.data.config.references
+    with pytest.raises(GanzooError, match="afhq-dataset"):
+        load_recipe(path, ["data.root=" + str(tmp_path / "afhq")])

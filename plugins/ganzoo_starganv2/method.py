@@ -6,11 +6,13 @@ style encoder E all learn from this loss, F at its own small lr) and reference-g
 Every step draws its own fakes; the targets of the batch are the reference images' domains.
 
 Batches are multi-domain: ``image`` (N,C,H,W), ``domain`` (N,), and reference images ``ref``,
-``ref2`` of domain ``ref_domain`` (a data set with ``references = true``).
+``ref2`` of domain ``ref_domain`` (a data set with ``references = true``; without them, with a
+warning, each item's references are the next item of the batch and its mirror image).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -19,6 +21,14 @@ from torch import Tensor, nn
 
 import ganzoo
 from ganzoo_starganv2.losses import adversarial, diversity_weight, r1_penalty
+from ganzoo_starganv2.networks import (
+    MappingNetwork,
+    MappingNetworkConfig,
+    StarGANv2Generator,
+    StarGANv2GeneratorConfig,
+    StyleEncoder,
+    StyleEncoderConfig,
+)
 
 
 class StarGANv2OptimizerConfig(ganzoo.OptimizerConfig):
@@ -50,6 +60,15 @@ class StarGANv2Config(ganzoo.MultiDomainConfig):
         default_factory=lambda: {"F": 1e-6}, description="The mapping network F learns at f_lr = 1e-6.")
     schedule: StarGANv2ScheduleConfig = Field(
         default_factory=StarGANv2ScheduleConfig, description="Constant, as the reference.")
+    latent_dim: int = Field(16, gt=0, description="Length of the random code z (the mapping network's input).")
+    style_dim: int = Field(64, gt=0, description="Length of the style code (G's AdaIN input, F's and E's output).")
+    hidden_dim: int = Field(512, gt=0, description="Width of the mapping network's hidden layers.")
+    generator_dim: int | None = Field(
+        None, gt=0, description="Channels of G's first layer; None: the discriminator's dim (the reference's "
+        "2**14 // image_size for all networks). G's and E's image size and max_conv_dim are the discriminator's.")
+    w_hpf: float = Field(
+        0.0, ge=0, le=0, description="High-pass skips from a face-landmark network (the reference's CelebA-HQ "
+        "setting, 1); only 0 (AFHQ's setting) is built.")
     lambda_reg: float = Field(1.0, ge=0, description="Weight of R1 on real images.")
     lambda_sty: float = Field(1.0, ge=0, description="Weight of the style reconstruction loss.")
     lambda_cyc: float = Field(1.0, ge=0, description="Weight of the cycle-consistency loss.")
@@ -67,23 +86,27 @@ class StarGANv2(ganzoo.Method):
     directions = ("a2b",)  # one translate for every pair: the target domain is an argument
     stochastic_inference = True  # latent-guided translation draws z
     slots = {
-        "generator": ganzoo.Slot("generator", "starganv2", help="G: image, style code -> image (AdaIN residual)."),
-        "mapping": ganzoo.Slot("generator", "starganv2_mapping", help="F: z, domain -> style code."),
-        "style_encoder": ganzoo.Slot("generator", "starganv2_style_encoder", help="E: image, domain -> style code."),
-        "discriminator": ganzoo.Slot("discriminator", "starganv2", help="D: one real/fake logit per domain."),
+        "discriminator": ganzoo.Slot(
+            "discriminator", "starganv2",
+            help="D: one real/fake logit per domain; its image_size, dim and max_conv_dim also size G and E."),
     }
 
     def __init__(self, config: StarGANv2Config, parts: ganzoo.Parts):
         super().__init__(config, parts)
-        self.G = parts["generator"]()
-        g = self.G.config
         self.domains = list(config.domains)
         self.num_domains = k = len(self.domains) or 2  # empty only for a model built without its data
-        size = g.img_size
-        self.F = parts["mapping"](style_dim=g.style_dim, num_domains=k)
-        self.E = parts["style_encoder"](style_dim=g.style_dim, num_domains=k, img_size=size, input_nc=g.output_nc)
-        self.D = parts["discriminator"](num_domains=k, img_size=size, input_nc=g.output_nc)
-        self.latent_dim, self.img_size = self.F.config.latent_dim, size
+        self.D = parts["discriminator"](num_domains=k)
+        d = self.D.config
+        size, nc = d.image_size, d.input_nc
+        self.G = StarGANv2Generator(StarGANv2GeneratorConfig(
+            input_nc=nc, output_nc=nc, image_size=size, dim=config.generator_dim or d.dim,
+            max_conv_dim=d.max_conv_dim, style_dim=config.style_dim, w_hpf=config.w_hpf))
+        self.F = MappingNetwork(MappingNetworkConfig(latent_dim=config.latent_dim, style_dim=config.style_dim,
+                                                     hidden_dim=config.hidden_dim, num_domains=k))
+        self.E = StyleEncoder(StyleEncoderConfig(input_nc=nc, image_size=size, dim=d.dim, max_conv_dim=d.max_conv_dim,
+                                                 style_dim=config.style_dim, num_domains=k))
+        self.latent_dim, self.image_size = config.latent_dim, size
+        self._warned = False
         self.iteration = 0  # counted here: lambda_ds decays with it (kept in the checkpoint)
         self._batch: dict[str, Tensor] = {}
         self._visuals: dict[str, Tensor] = {}
@@ -110,11 +133,23 @@ class StarGANv2(ganzoo.Method):
         return torch.randn(n, self.latent_dim).to(like.device)  # drawn on the CPU: the same on every device
 
     def _read(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
-        missing = [k for k in ("image", "domain", "ref", "ref2", "ref_domain") if k not in batch]
-        if missing:
-            raise ganzoo.DataError(f"method 'starganv2' trains on source images with two reference images each; the "
-                                   f"batch lacks {', '.join(map(repr, missing))}: set data.references = true")
-        b = {k: batch[k] for k in ("image", "domain", "ref", "ref2", "ref_domain")}
+        if "image" not in batch or "domain" not in batch:
+            raise ganzoo.DataError(f"method 'starganv2' trains on labelled images ('image', 'domain'); the batch has "
+                                   f"{', '.join(sorted(batch))}")
+        b = {k: batch[k] for k in ("image", "domain", "ref", "ref2", "ref_domain") if k in batch}
+        if "ref" not in b or "ref2" not in b or "ref_domain" not in b:
+            if not self._warned:
+                warnings.warn("starganv2: the batches carry no reference images, so each item's references are the "
+                              "next item of the batch (and its mirror image); set data.references = true to train "
+                              "as the reference does", stacklevel=2)
+                self._warned = True
+            b["ref"], b["ref_domain"] = b["image"].roll(1, 0), b["domain"].roll(1, 0)
+            b["ref2"] = b["ref"].flip(-1)
+        side = b["image"].shape[-1]
+        if b["image"].shape[-2:] != (self.image_size, self.image_size):
+            raise ganzoo.DataError(f"method 'starganv2': the training images are {tuple(b['image'].shape[-2:])} px, "
+                                   f"but discriminator.image_size is {self.image_size}; set it to {side} or resize "
+                                   "the data")
         for key in ("domain", "ref_domain"):
             top = int(b[key].max())
             if top >= self.num_domains:
@@ -179,7 +214,7 @@ class StarGANv2(ganzoo.Method):
                   reference: Tensor | None = None) -> Tensor:
         """``x`` into domain ``target`` ((N,) long, or one index for all; None: domain 1, so that a
         two-domain model's ``translate(x)`` maps the first domain to the second) with the style of
-        ``reference`` (images of the target domain, N or 1, resized to img_size) or, without one,
+        ``reference`` (images of the target domain, N or 1, resized to image_size) or, without one,
         of a random z drawn with torch's generator (seed it). ``direction`` is unused: the target
         domain says where to go."""
         n = len(x)
@@ -191,8 +226,8 @@ class StarGANv2(ganzoo.Method):
                                      f"(0..{self.num_domains - 1})")
         if reference is not None:
             ref = reference.to(x)
-            if ref.shape[-2:] != (self.img_size, self.img_size):
-                ref = nn.functional.interpolate(ref, size=(self.img_size,) * 2, mode="bilinear", align_corners=False)
+            if ref.shape[-2:] != (self.image_size, self.image_size):
+                ref = nn.functional.interpolate(ref, size=(self.image_size,) * 2, mode="bilinear", align_corners=False)
             style = self.E(ref, target[: len(ref)]).expand(n, -1) if len(ref) == 1 else self.E(ref, target)
         else:
             style = self.F(self._z(n, x), target)

@@ -9,8 +9,14 @@ example image (style encoder, one head per domain), and the discriminator has on
 logit per domain, read at the domain being judged. Every residual block divides its sum by
 sqrt(2) to keep unit variance, as the reference.
 
-Widths follow the reference: the first layer has ``2**14 // img_size`` channels (64 at 256 px),
-doubling at each down-sampling up to ``max_conv_dim``; ``dim_in`` overrides it for narrow nets.
+Widths follow the reference: the first layer has ``2**14 // image_size`` channels (64 at 256 px),
+doubling at each down-sampling up to ``max_conv_dim``; ``dim`` overrides it for narrow nets.
+
+Only the discriminator is a registered component: G, the mapping network and the style encoder
+are not image-to-image networks in ganzoo's sense (G's output is not squashed into [-1, 1] and
+needs a style code, F maps noise, E maps images to codes), so the method builds them from its
+own config and the discriminator's size and widths, as the reference builds all four from one
+``img_size``.
 Weights start from He-normal (fan-in, ReLU gain) with zero biases, the reference's ``he_init``.
 """
 
@@ -37,8 +43,8 @@ def he_init(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def base_width(img_size: int, dim_in: int | None) -> int:
-    return dim_in if dim_in is not None else 2**14 // img_size
+def base_width(image_size: int, dim: int | None) -> int:
+    return dim if dim is not None else 2**14 // image_size
 
 
 def pick(per_domain: Tensor, domain: Tensor | None) -> Tensor:
@@ -50,16 +56,18 @@ def pick(per_domain: Tensor, domain: Tensor | None) -> Tensor:
 
 
 class _SizeConfig(ganzoo.ComponentConfig):
-    img_size: int = Field(256, ge=8, description="Training image side (a power of 2); sets the depth and widths.")
-    dim_in: int | None = Field(
-        None, gt=0, description="Channels of the first layer; None: the reference's 2**14 // img_size (64 at 256 px).")
+    image_size: int = Field(256, ge=8, description="Training image side (a power of 2); sets the depth and widths.")
+    dim: int | None = Field(
+        None, gt=0,
+        description="Channels of the first layer; None: the reference's 2**14 // image_size (64 at 256 px).",
+    )
     max_conv_dim: int = Field(512, gt=0, description="Widest layer (the reference: 512).")
 
-    @field_validator("img_size")
+    @field_validator("image_size")
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if v & (v - 1):
-            raise ValueError(f"img_size must be a power of 2 (the networks halve it down to 4 px), got {v}")
+            raise ValueError(f"image_size must be a power of 2 (the networks halve it down to 4 px), got {v}")
         return v
 
 
@@ -128,7 +136,7 @@ class StarGANv2GeneratorConfig(ganzoo.GeneratorConfig, _SizeConfig):
 
 
 class StarGANv2Generator(ganzoo.Generator):
-    """x, s -> image: encoder of residual blocks with instance norm (log2(img_size) - 4 down-samplings,
+    """x, s -> image: encoder of residual blocks with instance norm (log2(image_size) - 4 down-samplings,
     then 2 at the bottleneck), mirrored by AdaIN-residual decoder blocks driven by ``s``."""
 
     Config = StarGANv2GeneratorConfig
@@ -136,8 +144,8 @@ class StarGANv2Generator(ganzoo.Generator):
     def __init__(self, config: StarGANv2GeneratorConfig):
         super().__init__(config)
         c = config
-        dim = base_width(c.img_size, c.dim_in)
-        self.n_down = max(0, int(math.log2(c.img_size)) - 4)  # down to 16x16 at the bottleneck
+        dim = base_width(c.image_size, c.dim)
+        self.n_down = max(0, int(math.log2(c.image_size)) - 4)  # down to 16x16 at the bottleneck
         self.from_rgb = nn.Conv2d(c.input_nc, dim, 3, 1, 1)
         encode, decode = [], []
         for _ in range(self.n_down):
@@ -149,7 +157,7 @@ class StarGANv2Generator(ganzoo.Generator):
             encode.append(DownBlock(dim, dim, normalize=True))
             decode.insert(0, UpBlock(dim, dim, c.style_dim))
         self.encode, self.decode = nn.ModuleList(encode), nn.ModuleList(decode)
-        width = base_width(c.img_size, c.dim_in)
+        width = base_width(c.image_size, c.dim)
         self.to_rgb = nn.Sequential(nn.InstanceNorm2d(width, affine=True), nn.LeakyReLU(0.2),
                                     nn.Conv2d(width, c.output_nc, 1, 1, 0))
         he_init(self)
@@ -159,6 +167,8 @@ class StarGANv2Generator(ganzoo.Generator):
         return 2**self.n_down
 
     def forward(self, x: Tensor, s: Tensor) -> Tensor:  # type: ignore[override]
+        """``x`` (N, C, H, W) with sides a multiple of :attr:`stride`, in the style ``s`` (N, style_dim).
+        The output is not squashed (the reference has no tanh); translate clamps it to [-1, 1]."""
         h = self.from_rgb(x)
         for block in self.encode:
             h = block(h)
@@ -200,12 +210,12 @@ class MappingNetwork(ganzoo.Generator):
 # --------------------------------------------------------------------------- style encoder and discriminator
 
 
-def _trunk(input_nc: int, img_size: int, dim_in: int | None, max_conv_dim: int) -> tuple[nn.Sequential, int]:
+def _trunk(input_nc: int, image_size: int, dim: int | None, max_conv_dim: int) -> tuple[nn.Sequential, int]:
     """The conv trunk the style encoder and the discriminator share in shape (not in weights):
-    log2(img_size) - 2 down-sampling residual blocks to 4x4, then a 4x4 conv to 1x1."""
-    dim = base_width(img_size, dim_in)
+    log2(image_size) - 2 down-sampling residual blocks to 4x4, then a 4x4 conv to 1x1."""
+    dim = base_width(image_size, dim)
     layers: list[nn.Module] = [nn.Conv2d(input_nc, dim, 3, 1, 1)]
-    for _ in range(int(math.log2(img_size)) - 2):
+    for _ in range(int(math.log2(image_size)) - 2):
         out = min(2 * dim, max_conv_dim)
         layers.append(DownBlock(dim, out, downsample=True))
         dim = out
@@ -220,14 +230,14 @@ class StyleEncoderConfig(ganzoo.GeneratorConfig, _SizeConfig):
 
 class StyleEncoder(ganzoo.Generator):
     """image, domain -> style: the shared trunk, then one linear head per domain. Takes images of
-    exactly img_size (its last conv sees a 4x4 map)."""
+    exactly image_size (its last conv sees a 4x4 map)."""
 
     Config = StyleEncoderConfig
 
     def __init__(self, config: StyleEncoderConfig):
         super().__init__(config)
         c = config
-        self.trunk, dim = _trunk(c.input_nc, c.img_size, c.dim_in, c.max_conv_dim)
+        self.trunk, dim = _trunk(c.input_nc, c.image_size, c.dim, c.max_conv_dim)
         self.heads = nn.ModuleList(nn.Linear(dim, c.style_dim) for _ in range(c.num_domains))
         he_init(self)
 
@@ -242,16 +252,21 @@ class StarGANv2DiscriminatorConfig(ganzoo.DiscriminatorConfig, _SizeConfig):
 
 class StarGANv2Discriminator(ganzoo.Discriminator):
     """image, domain -> one real/fake logit per image, read from the head of that domain (all
-    K logits, (N, K), when domain is None). Takes images of exactly img_size."""
+    K logits, (N, K), when domain is None). Takes images of exactly image_size."""
 
     Config = StarGANv2DiscriminatorConfig
 
     def __init__(self, config: StarGANv2DiscriminatorConfig):
         super().__init__(config)
         c = config
-        trunk, dim = _trunk(c.input_nc, c.img_size, c.dim_in, c.max_conv_dim)
+        trunk, dim = _trunk(c.input_nc, c.image_size, c.dim, c.max_conv_dim)
         self.main = nn.Sequential(*trunk, nn.Conv2d(dim, c.num_domains, 1, 1, 0))
         he_init(self)
 
     def forward(self, x: Tensor, domain: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        """Images of another size than ``image_size`` are resized to it first (for tools that call any
+        discriminator; the method refuses training data of another size)."""
+        side = self.config.image_size
+        if x.shape[-2:] != (side, side):
+            x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
         return pick(self.main(x).flatten(1), domain)
