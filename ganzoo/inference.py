@@ -185,11 +185,14 @@ class Translator:
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
                     precision: PrecisionName = "fp32", steps: int | None = None,
-                    seed: int = TEST_SEED, target: Tensor | Callable[[Tensor], Tensor] | None = None) -> Translator:
+                    seed: int = TEST_SEED, reference: Tensor | None = None,
+                    target: Tensor | Callable[[Tensor], Tensor] | None = None) -> Translator:
         """``steps``: the number of generator calls of a multi-step method (None: its default);
-        ``seed``: of the random numbers of a stochastic method's translation; ``target``: of a
-        multi-domain method, the target label of every image (a long scalar domain index or a float
-        (K,) attribute vector), or a function of the (padded) input batch giving the (N, ...) labels."""
+        ``seed``: of the random numbers of a stochastic method's translation; ``reference``:
+        images of the target domain whose style a reference-guided method (munit) uses;
+        ``target``: of a multi-domain method, the target label of every image (a long scalar
+        domain index or a float (K,) attribute vector), or a function of the (padded) input batch
+        giving the (N, ...) labels."""
         check_direction(method, direction)
         steps = check_steps(method, steps)
         device = device or _module_device(method)
@@ -201,6 +204,8 @@ class Translator:
         if direction == "b2a" and len(gens) == 1:
             in_nc, out_nc = out_nc, in_nc
         kwargs = {} if steps is None else {"steps": steps}  # single-step methods' translate has no steps
+        if reference is not None:  # nor do methods without reference-guided translation a reference
+            kwargs["reference"] = reference.to(device)
 
         def fn(x: Tensor) -> Tensor:
             if target is None:

@@ -146,3 +146,97 @@ def test_targets_of_a_label_and_of_translate_to():
         parse_target("cold", ["warm", "cool"], "domain")
     with pytest.raises(GanzooError, match="NAME=0|1"):
         parse_target("Blond_Hair", names, "attributes")
+
+
+class _Recolour(torch.nn.Module):
+    """A stand-in multi-domain method: shifts the image by its target domain's index."""
+
+    needs_labels = ("domain",)
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def translate(self, x, direction="a2b", *, target=None, reference=None):
+        return (x + 0.1 * target.view(-1, 1, 1, 1).float()).clamp(-1, 1)
+
+
+def test_evaluation_scores_every_domain_pair_against_ground_truth_or_the_target_domain(tmp_path):
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
+
+    data = _procedural("test")
+    report = evaluate(_Recolour(), data, build_metrics(["psnr"]), max_items=9)
+    pairs = [f"{s}2{t}" for s in data.domains for t in data.domains if s != t]
+    assert sorted(k for k in report.results if k != "mean/psnr") == sorted(f"{p}/psnr" for p in pairs)
+    assert report.results["mean/psnr"] == pytest.approx(sum(report.results[f"{p}/psnr"] for p in pairs) / 6)
+    assert report.protocol["columns"] == [*pairs, "mean"] and report.protocol["tasks"]["warm2cool"]["sources"] == 3
+    # folders have no ground truth: distribution metrics against the real images of the target domain
+    root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=3, size=16)
+    folders = DomainFoldersDataset(DomainFoldersConfig(root=root, load_size=16, crop_size=16), "test")
+    metrics = build_metrics(["psnr", "fid"], {"fid": {"random_weights": True, "resize": 75, "dims": 64}})
+    report = evaluate(_Recolour(), folders, metrics)
+    assert {"cat2dog/fid", "dog2cat/fid", "mean/fid"} == set(report.results)
+    assert "needs ground truth" in report.skipped["mean/psnr"]
+
+
+def test_data_dir_switches_the_built_in_multidomain_data_to_domain_folders(tmp_path):
+    root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=2)
+    raw = {"method": {"type": "cyclegan"}, "data": {"type": "multidomain_procedural", "image_size": 16}}
+    with pytest.raises(RecipeError) as info:  # still refused: cyclegan needs A/B, but the data switched
+        recipe_from_dict(raw, data=root)
+    assert "data 'domain_folders' is multi-domain" in str(info.value)
+
+
+def test_attribute_assignments_keep_what_the_classifier_sees_and_clear_other_hair_colours():
+    from types import SimpleNamespace
+
+    from ganzoo.data.labels import translate_target
+
+    class Attributes:
+        needs_labels = ("attributes",)
+        config = SimpleNamespace(domains=["Black_Hair", "Blond_Hair", "Male", "Young"])
+
+        def classify(self, x):
+            return torch.tensor([0.9, 0.1, 0.8, 0.2]).expand(x.shape[0], -1)
+
+    target = translate_target(Attributes(), "attributes", "Blond_Hair=1,Young=1")
+    assert target(torch.zeros(2, 3, 8, 8)).tolist() == [[0.0, 1.0, 1.0, 1.0]] * 2
+    assert translate_target(Attributes(), "attributes", "Male=0")(torch.zeros(1, 3, 8, 8)).tolist() == \
+        [[1.0, 0.0, 0.0, 0.0]]
+    with pytest.raises(GanzooError, match="translates between two domains"):
+        translate_target(object(), None, "cool")
+
+
+def test_batch_augmentation_reaches_multidomain_images_and_references():
+    from ganzoo.data.augment import BatchAugment
+    from ganzoo.engine.data import prepare_batch
+
+    torch.manual_seed(0)
+    batch = {"image": torch.rand(4, 3, 16, 16), "ref": torch.rand(4, 3, 16, 16), "domain": torch.tensor([0, 1, 2, 0])}
+    out = prepare_batch(batch, torch.device("cpu"), BatchAugment({"policy": "color", "p": 1.0}), paired=False,
+                        channels_last=False)
+    assert not torch.equal(out["image"], batch["image"]) and not torch.equal(out["ref"], batch["ref"])
+    assert torch.equal(out["domain"], batch["domain"])
+
+
+def test_diversity_per_domain_pair_for_a_stochastic_method_and_skipped_for_a_deterministic_one(monkeypatch):
+    from ganzoo.metrics.diversity import Diversity
+    from ganzoo.metrics.evaluate import build_metrics, evaluate
+
+    class _L1(torch.nn.Module):  # a stand-in for LPIPS
+        def forward(self, a, b):
+            return (a - b).abs().flatten(1).mean(1)
+
+    class _Noisy(_Recolour):
+        stochastic_inference = True
+
+        def translate(self, x, direction="a2b", *, target=None, reference=None):
+            return (super().translate(x, target=target) + 0.1 * torch.randn_like(x)).clamp(-1, 1)
+
+    monkeypatch.setattr(Diversity, "model", lambda self: _L1())
+    monkeypatch.setattr(Diversity, "check", lambda self: None)
+    data = _procedural("test")
+    report = evaluate(_Noisy(), data, build_metrics(["diversity"], {"diversity": {"samples": 3}}), max_items=6)
+    assert "warm2cool/diversity" in report.results and report.results["mean/diversity"] > 0
+    report = evaluate(_Recolour(), data, build_metrics(["psnr", "diversity"]), max_items=6)
+    assert "mean/psnr" in report.results and "one image" in report.skipped["mean/diversity"]

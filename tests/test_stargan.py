@@ -15,7 +15,7 @@ from ganzoo.errors import RecipeError
 TINY = ["train.iterations=4", "train.batch_size=4", "train.sample_every=0", "train.checkpoint_every=2",
         "train.log_every=2", "train.eval_items=6", "data.image_size=16", "data.train_size=16", "data.test_size=6",
         "generator.conv_dim=4", "generator.repeat_num=1", "discriminator.conv_dim=4", "discriminator.image_size=16",
-        "discriminator.repeat_num=4", "method.n_critic=2"]
+        "discriminator.repeat_num=4", "method.n_critic=2", "gan_loss.type=wgangp"]  # the reference's objective
 
 
 def _recipe(tmp_path, *more: str):
@@ -192,6 +192,36 @@ def test_translate_to_a_domain_and_its_errors(trained, ganzoo_cli):
     assert r.exit_code == 2 and "not a domain of this model; did you mean 'cool'" in r.stderr
     r = ganzoo_cli("translate", result.run_dir, tmp_path / "in.png", "--out", tmp_path / "x")
     assert r.exit_code == 2 and "give --to DOMAIN (domains: warm, cool, violet)" in r.stderr
+    r = ganzoo_cli("export", result.run_dir, "--out", tmp_path / "g.pt")
+    assert r.exit_code == 2 and "target label, which export does not support yet" in r.stderr
+    import ganzoo
+
+    model = ganzoo.load(result.run_dir, device="cpu")  # the Python API takes the same targets
+    x = torch.rand(3, 16, 16) * 2 - 1
+    assert not torch.equal(model.translate(x, to="cool"), model.translate(x, to="violet"))
     r = ganzoo_cli("evaluate", result.run_dir, "--metrics", "psnr", "--no-progress")
     assert r.exit_code == 0, r.output
     assert "warm2cool" in r.stdout and "mean" in r.stdout and "skipped" not in r.stdout
+
+
+def test_data_dir_trains_the_quickstart_on_domain_folders(tmp_path):
+    from ganzoo.recipe import load_recipe
+    from ganzoo.testing import write_domain_folders
+
+    root = write_domain_folders(tmp_path / "afhq", ("cat", "dog"), n=2)
+    resolved = load_recipe("recipes/stargan_quickstart.toml", data=root)
+    assert resolved.data.spec.name == "domain_folders" and resolved.method.config.domains == ["cat", "dog"]
+
+
+def test_attribute_batches_train_with_binary_cross_entropy(tmp_path):
+    method = _recipe(tmp_path).build_method()
+    batch = {"image": torch.rand(4, 3, 16, 16) * 2 - 1, "attributes": torch.tensor(
+        [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]])}
+    d = method.discriminator_step(batch)
+    g = method.generator_step(batch)
+    assert set(d) == {"D_adv", "D_cls"} and set(g) == {"G_adv", "G_cls", "G_rec"}
+    assert all(torch.isfinite(v) for v in [*d.values(), *g.values()])
+    out = method.translate(batch["image"], target=torch.tensor([[0.0, 1.0, 0.0]]).expand(4, -1))
+    assert out.shape == batch["image"].shape
+    with pytest.raises(Exception, match="translates into a target domain"):
+        method.translate(batch["image"])

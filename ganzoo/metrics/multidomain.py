@@ -94,6 +94,9 @@ def evaluate_domains(method: nn.Module, dataset: Any, metrics: Mapping[str, Metr
         if metric.needs_pairs and not paired:
             report.skipped[f"mean/{name}"] = "needs ground truth; the split has none (use multidomain_procedural)"
             continue
+        if getattr(metric, "needs_samples", False) and not getattr(method, "stochastic_inference", False):
+            report.skipped[f"mean/{name}"] = "the method translates each input to one image"
+            continue
         try:
             metric.check()
         except MissingWeightsError as exc:
@@ -123,7 +126,11 @@ def evaluate_domains(method: nn.Module, dataset: Any, metrics: Mapping[str, Metr
                                                 target=targets if targets.dim() == 2 else targets[0])
             out = prepare(translator(images).cpu())
             for metric in active.values():
-                if metric.needs_pairs:
+                if getattr(metric, "needs_samples", False):  # diversity: several outputs of each input
+                    from ganzoo.metrics.diversity import draw_samples
+
+                    metric.update_samples(draw_samples(translator, images, metric, quantize))
+                elif metric.needs_pairs:
                     truth = torch.stack([item["targets"][task.truth] for item in items]).float().clamp(-1, 1)
                     metric.update(out, prepare(truth))
                 else:

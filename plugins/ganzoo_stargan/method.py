@@ -158,6 +158,12 @@ class StarGAN(ganzoo.Method):
                                      "starganv2 and munit")
         return self.G(x, self.code(target.to(x.device)))
 
+    def export_module(self, direction: ganzoo.Direction = "a2b") -> tuple[nn.Module, str] | None:
+        """Not yet: an export is one image -> image function, and StarGAN's target is an input too."""
+        raise ganzoo.GanzooError("ganzoo export writes one image-to-image function; a stargan run also takes the "
+                                 "target label, which export does not support yet. Translate with ganzoo translate "
+                                 "--to DOMAIN, or use the generator itself: ganzoo.load(RUN).method.G(x, c)")
+
     def classify(self, x: Tensor) -> Tensor:
         """D's estimate of the labels of ``x``: attribute probabilities (N, K), for ``translate --to
         A=1`` to keep the attributes it does not name (D resizes them to its image_size)."""
