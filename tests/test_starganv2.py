@@ -49,7 +49,7 @@ class TestStarGANv2(MethodContract):
         ema = load_file(straight / "checkpoints" / "final" / "ema.safetensors")
         assert {k.split(".")[0] for k in ema} == {"G", "F", "E"}
 
-    def test_translate_to_a_domain_repeats_with_a_seed_and_changes_with_another(self, tmp_path, ganzoo_cli):
+    def test_translate_to_a_domain_repeats_with_a_seed_and_follows_a_style_reference(self, tmp_path, ganzoo_cli):
         import numpy as np
         from PIL import Image
 
@@ -64,6 +64,15 @@ class TestStarGANv2(MethodContract):
             outs.append(np.asarray(Image.open(next(out.iterdir()))))
         assert (outs[0] == outs[1]).all()
         assert not (outs[0] == outs[2]).all() and not (outs[0] == outs[3]).all()
+        Image.fromarray(np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(tmp_path / "r.png")
+        guided = []
+        for seed in (0, 1):  # reference-guided: the style is the reference's, whatever the seed
+            out = tmp_path / f"ref_{seed}"
+            result = ganzoo_cli("translate", str(run), str(tmp_path / "x.png"), "--out", str(out), "--to", "violet",
+                                "--style-from", str(tmp_path / "r.png"), "--seed", str(seed), "--no-progress")
+            assert result.exit_code == 0, result.output
+            guided.append(np.asarray(Image.open(next(out.iterdir()))))
+        assert (guided[0] == guided[1]).all() and not (guided[0] == outs[0]).all()
 
 
 # --------------------------------------------------------------------------- parameter counts
