@@ -99,7 +99,10 @@ def test_dataset_defaults(name, tmp_path):
         pytest.skip(f"{name} needs {required}; covered by tests/test_data.py")
     dataset = spec.build(split="train")
     item = dataset[0]
-    assert item["A"].shape[0] in (1, 3) and item["A"].min() >= -1 and item["A"].max() <= 1
+    key = "image" if spec.cls.label_kind else "A"  # multi-domain data: labelled images
+    assert item[key].shape[0] in (1, 3) and item[key].min() >= -1 and item[key].max() <= 1
+    if spec.cls.label_kind:
+        assert spec.cls.label_kind in item and len(dataset.domains) >= 2
 
 
 @pytest.mark.parametrize("name", REGISTRY.names("method"))
@@ -108,13 +111,16 @@ def test_recipe_defaults_build_and_step(name):
 
     # The recipe's own defaults and default components; the networks are narrowed (their
     # full-width defaults are covered above) so that a CPU steps them in seconds.
-    data = {"method": {"type": name}, "data": {"type": "procedural", "image_size": 64}}
+    labelled = bool(REGISTRY.get("method", name).cls.needs_labels)  # multi-domain methods train on labels
+    data = {"method": {"type": name}, "data": {"type": "multidomain_procedural" if labelled else "procedural",
+                                                "image_size": 64}}
     resolved = resolve(data, REGISTRY)
     # a super-resolution method (its generator has a scale) learns LR -> HR pairs
     scale = getattr(resolved.slots["generator"].config, "scale", 1) if "generator" in resolved.slots else 1
     for slot, comp in resolved.slots.items():
         fields = type(comp.config).model_fields
-        narrow = {k: 8 for k in ("ngf", "ndf", "dim", "nf") if k in fields}
+        narrow = {k: 8 for k in ("ngf", "ndf", "dim", "conv_dim", "nf") if k in fields}
+        narrow.update({"image_size": 64} if "image_size" in fields else {})
         narrow |= {k: v for k, v in (("n_blocks", 1), ("random_weights", True)) if k in fields and scale > 1}
         data[slot] = {**{k: v for k, v in comp.table().items() if k in narrow or k in ("type", "input_size")},
                       **narrow}
@@ -124,8 +130,11 @@ def test_recipe_defaults_build_and_step(name):
                *(getattr(c.config, "input_size", 0) for c in resolved.slots.values()))
     low = size // scale
     batch = {"A": torch.rand(1, 3, low, low) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
+    if labelled:
+        batch = {"image": batch["A"], "domain": torch.tensor([1])}
     for step in recipe.train_steps():
         losses = step.compute(batch)
         assert losses and all(torch.isfinite(v) for v in losses.values())
         sum(losses.values()).backward()
-    assert recipe.translate(batch["A"], "a2b").shape[-2:] == batch["B"].shape[-2:]
+    target = {"target": torch.tensor([0])} if labelled else {}
+    assert recipe.translate(batch["A" if not labelled else "image"], "a2b", **target).shape[-2:] == (size, size)
