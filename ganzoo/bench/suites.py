@@ -36,11 +36,6 @@ class BenchSuite:
         return [Path(p) for p in found]
 
 
-SR_DATASETS = ("sr_procedural", "sr_folders")
-"""Data sets of super-resolution recipes: another task (LR -> HR, scored against bicubic), whose
-quickstarts form the ``sr-quick`` suite instead of joining the translation leaderboard."""
-
-
 def _builtin_quickstarts() -> list[Path]:
     from ganzoo.recipe_files import builtin_folder
 
@@ -50,34 +45,48 @@ def _builtin_quickstarts() -> list[Path]:
     return sorted(folder.glob("*quickstart*.toml"))
 
 
-def _is_sr(path: Path) -> bool:
-    from ganzoo.recipe import read_toml
+def quickstarts_for(task: str) -> Callable[[], list[Path]]:
+    """The built-in ``*quickstart*.toml`` (:func:`ganzoo.recipe_files.builtin_folder`: in the
+    wheel or the checkout) whose data set's :attr:`ganzoo.Dataset.task` is ``task``: one per
+    method, each on the built-in data, so a method that ships a quickstart joins its task's
+    comparison without anyone editing a list. A recipe that starts from another run
+    (``[init] from``, e.g. a GAN stage after a PSNR stage) is left out: it cannot run alone."""
 
-    data = read_toml(path).get("data", {})
-    return isinstance(data, dict) and data.get("type") in SR_DATASETS
+    def find() -> list[Path]:
+        from ganzoo.plugins import get_registry
+        from ganzoo.recipe import read_toml
+
+        registry, found = get_registry(), []
+        for path in _builtin_quickstarts():
+            recipe = read_toml(path)
+            data_type = recipe.get("data", {}).get("type")
+            if "init" in recipe or ("dataset", data_type) not in registry:
+                continue
+            if getattr(registry.get("dataset", data_type).cls, "task", "translation") == task:
+                found.append(path)
+        return found
+
+    find.__name__ = f"{task}_quickstarts"
+    return find
 
 
-def quickstart_recipes() -> list[Path]:
-    """Every built-in ``*quickstart*.toml`` (:func:`ganzoo.recipe_files.builtin_folder`: in the
-    wheel or the checkout): one per method, each on the built-in data; super-resolution's are
-    left to :func:`sr_quickstart_recipes`."""
-    return [p for p in _builtin_quickstarts() if not _is_sr(p)]
-
-
-def sr_quickstart_recipes() -> list[Path]:
-    """The built-in super-resolution quickstarts that train from scratch (a recipe with
-    ``[init] from``, the GAN stage, needs its first stage's run and is left out)."""
-    from ganzoo.recipe import read_toml
-
-    return [p for p in _builtin_quickstarts() if _is_sr(p) and "init" not in read_toml(p)]
+quickstart_recipes = quickstarts_for("translation")
 
 
 BUILTIN_SUITES = (
     BenchSuite(
         name="translation-quick",
-        description="every built-in method's quickstart recipe (built-in 32 px data, paired test split), "
-                    "60 s of training each, 3 seeds",
+        description="every built-in two-domain method's quickstart recipe (built-in 32 px data, paired test "
+                    "split), 60 s of training each, 3 seeds",
         recipes=quickstart_recipes,
+        budget_seconds=60.0,
+        seeds=(0, 1, 2),
+    ),
+    BenchSuite(
+        name="multidomain-quick",
+        description="every built-in multi-domain method's quickstart recipe (built-in 32 px data in 3 styles, "
+                    "every test scene in every domain; PSNR per domain pair), 60 s of training each, 3 seeds",
+        recipes=quickstarts_for("multi-domain"),
         budget_seconds=60.0,
         seeds=(0, 1, 2),
     ),
@@ -85,7 +94,7 @@ BUILTIN_SUITES = (
         name="sr-quick",
         description="the built-in super-resolution quickstart (x4 on the built-in textured scenes; PSNR/SSIM on "
                     "Y beside bicubic), 60 s of training each, 3 seeds",
-        recipes=sr_quickstart_recipes,
+        recipes=quickstarts_for("super-resolution"),
         budget_seconds=60.0,
         seeds=(0, 1, 2),
     ),

@@ -142,6 +142,8 @@ def match_lr(hr_files: list[Path], lr_folder: Path) -> list[Path]:
 class SRFoldersDataset(Dataset):
     """HR images from a folder; LR from a degradation or a matching LR folder."""
 
+    task = "super-resolution"
+
     Config = SRFoldersConfig
 
     def __init__(self, config: ComponentConfig, split: str = "train"):

@@ -63,6 +63,8 @@ def render_sr_scene(cfg: SRProceduralConfig, seed: int) -> Tensor:
 class SRProceduralDataset(Dataset):
     """Textured procedural scenes as (LR, HR) pairs, made by the configured degradation."""
 
+    task = "super-resolution"
+
     Config = SRProceduralConfig
 
     def __init__(self, config: ComponentConfig, split: str = "train"):
