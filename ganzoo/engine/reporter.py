@@ -56,12 +56,15 @@ class Reporter:
                 show_progress: bool, resumed: bool, step: int) -> Reporter:
         """The reporter of a training run (``resolved`` a ResolvedRecipe): its title, config and header."""
         t = resolved.train
-        return cls(run_dir, runtime, console=console, images_per_iteration=t.batch_size * runtime.dist.world_size,
-                   show_progress=show_progress, loggers=t.loggers, title=resolved.name,
-                   resume_step=step if resumed else None, config=resolved.to_dict(),
-                   info={"method": resolved.method.spec.name, "data": resolved.data.spec.name, "total": total,
-                         "device": runtime.describe(), "batch": t.batch_size, "precision": runtime.precision,
-                         "ema": t.ema or "off", "best": "-"})
+        reporter = cls(run_dir, runtime, console=console, images_per_iteration=t.batch_size * runtime.dist.world_size,
+                       show_progress=show_progress, loggers=t.loggers, title=resolved.name,
+                       resume_step=step if resumed else None, config=resolved.to_dict(),
+                       info={"method": resolved.method.spec.name, "data": resolved.data.spec.name, "total": total,
+                             "device": runtime.describe(), "batch": t.batch_size, "precision": runtime.precision,
+                             "ema": t.ema or "off", "best": "-"})
+        for note in runtime.notes:
+            reporter.warn(note)
+        return reporter
 
     def say(self, message: str) -> None:
         """A message, never hard-wrapped: paths and commands in it stay whole for copying."""
