@@ -303,7 +303,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-    start = time.perf_counter()
+    start, started = time.perf_counter(), describe_machine(device)
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         for size in args.sizes:
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{row['reference']['ms_per_it']:9.1f} ms/it  ratio {row['ratio']:.3f}", flush=True)
                 rows.append(row)
     report = {
-        "machine": {**describe_machine(device), "load_average_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {**started, "load_average_end": [round(x, 2) for x in os.getloadavg()]},
         "device": str(device),
         "engine_settings": {k: toml_value(v) for k, v in args.engine.items()},
         "networks": "ngf/ndf 8 (narrow)" if args.narrow else "resnet_9blocks ngf 64, patchgan ndf 64 (reference)",
