@@ -185,9 +185,10 @@ class Translator:
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
                     precision: PrecisionName = "fp32", steps: int | None = None,
-                    seed: int = TEST_SEED) -> Translator:
+                    seed: int = TEST_SEED, reference: Tensor | None = None) -> Translator:
         """``steps``: the number of generator calls of a multi-step method (None: its default);
-        ``seed``: of the random numbers of a stochastic method's translation."""
+        ``seed``: of the random numbers of a stochastic method's translation; ``reference``:
+        images of the target domain whose style a reference-guided method (munit) uses."""
         check_direction(method, direction)
         steps = check_steps(method, steps)
         device = device or _module_device(method)
@@ -199,6 +200,8 @@ class Translator:
         if direction == "b2a" and len(gens) == 1:
             in_nc, out_nc = out_nc, in_nc
         kwargs = {} if steps is None else {"steps": steps}  # single-step methods' translate has no steps
+        if reference is not None:  # nor do methods without reference-guided translation a reference
+            kwargs["reference"] = reference.to(device)
         return cls(lambda x: method.translate(x, direction, **kwargs), stride=method_stride(method), device=device,
                    precision=precision, in_channels=in_nc, out_channels=out_nc, method=method, seed=seed)
 

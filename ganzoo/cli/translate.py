@@ -29,7 +29,8 @@ ImageFormat = Choice("ImageFormat", {f: f for f in FORMATS})
 
 def translate(
     paths: Annotated[list[Path], typer.Argument(
-        help="CHECKPOINT_OR_RUN followed by INPUT files or folders (folders are searched recursively); "
+        help="CHECKPOINT_OR_RUN (or a model folder, a name from 'ganzoo pretrained list', hf://USER/REPO) "
+             "followed by INPUT files or folders (folders are searched recursively); "
              "with --reference-generator, only inputs.", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder; file names mirror the inputs.")],
     direction: Annotated[Direction, typer.Option("--direction", "-d")] = Direction.a2b,
@@ -63,7 +64,14 @@ def translate(
         help="Generator calls (NFE) of a method with multi-step inference (unsb: 1..T; default: the recipe's).",
         show_default=False)] = None,
     seed: Annotated[int, typer.Option(
-        help="Seed of a stochastic method's noise (unsb); the same seed gives the same images.")] = 0,
+        help="Seed of a stochastic method's noise (unsb) or style (munit); the same seed gives the same images.")] = 0,
+    style_from: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--style-from", help="Reference-guided translation (munit): take the style of this image of the target "
+                             "domain.", show_default=False)] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Outputs per input of a stochastic method, seeds --seed, "
+                                                      "--seed+1, ...: files name_0.png, name_1.png ...")] = 1,
+    grid: Annotated[bool, typer.Option("--grid", help="With --samples: one image per input, the input then its "
+                                                      "samples left to right.")] = False,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
 ) -> None:
     """Translate images with a trained run, a checkpoint, or a reference generator checkpoint.
@@ -75,11 +83,14 @@ def translate(
         import torch
 
         from ganzoo.inference import Translator, collect_jobs, prepare_output_dir, translate_files
+        from ganzoo.multimodal import load_reference, seeded_translators, translate_samples
 
         if fmt not in FORMATS:
             raise GanzooError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
         if direction not in ("a2b", "b2a"):
             raise GanzooError(f"--direction must be a2b or b2a, got '{direction}'")
+        if style_from and (samples > 1 or grid):
+            raise GanzooError("--style-from fixes the style: one output per input; drop --samples/--grid")
         dev = runtime_options(device, precision)
         if reference_method and not reference_generator:
             raise GanzooError("--reference-method needs the weights: --reference-generator FILE (repeatable)")
@@ -95,15 +106,16 @@ def translate(
             options = parse_options(generator_option, "--generator-option")
             method = build_reference_method(reference_method, list(reference_generator), generator=generator,
                                             generator_config=options, registry=plugins().registry).to(dev)
+            reference = load_reference(style_from, method, direction) if style_from else None
             translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
-                                                steps=steps, seed=seed)
+                                                steps=steps, seed=seed, reference=reference)
             label = f"{reference_method} {direction}"
         elif reference_generator:
             from ganzoo.interchange import import_component
 
-            if steps is not None:
-                raise GanzooError("--steps needs a method with multi-step inference; a bare --reference-generator "
-                                  "translates in one call")
+            if steps is not None or style_from or samples > 1:
+                raise GanzooError("--steps, --style-from and --samples need a method; a bare --reference-generator "
+                                  "translates each image in one call")
             if len(reference_generator) > 1:
                 raise GanzooError("several --reference-generator files need --reference-method to say how they "
                                   "combine")
@@ -114,11 +126,14 @@ def translate(
             label = f"{reference_generator[0].name} ({generator or 'resnet_9blocks'})"
         else:
             from ganzoo.engine.loading import load_trained
+            from ganzoo.pretrained import resolve_source
 
             plugins()
-            _, method, ckpt_dir = load_trained(paths[0], device=dev)
+            source = resolve_source(paths[0], progress=show_progress, console=err)  # a catalogue name, hf://
+            _, method, ckpt_dir = load_trained(source, device=dev)
+            reference = load_reference(style_from, method, direction) if style_from else None
             translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
-                                                steps=steps, seed=seed)
+                                                steps=steps, seed=seed, reference=reference)
             label = f"{ckpt_dir.name} {direction}" + (f" NFE {steps}" if steps else "")
         dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
         err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",
@@ -126,9 +141,12 @@ def translate(
         start = time.perf_counter()
         with progress(err, show_progress) as bar:
             task = bar.add_task(label, total=len(jobs))
-            report = translate_files(translator, jobs, batch_size=batch_size, workers=workers, quality=quality,
-                                     on_batch=lambda k: bar.advance(task, k),
-                                     on_skip=lambda path, why: warning(f"skipped {path}: {why}"))
+            kw = dict(batch_size=batch_size, workers=workers, quality=quality, on_batch=lambda k: bar.advance(task, k),
+                      on_skip=lambda path, why: warning(f"skipped {path}: {why}"))
+            if samples > 1 or grid:
+                report = translate_samples(seeded_translators(translator, samples), jobs, grid=grid, **kw)
+            else:
+                report = translate_files(translator, jobs, **kw)
         seconds = time.perf_counter() - start
         n = report.written
         out.print(f"translated {n} images in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} img/s) into {out_dir}",

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric
+from ganzoo.metrics.diversity import draw_samples
 from ganzoo.metrics.weights import MissingWeightsError
 
 DEFAULT_METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
@@ -174,6 +175,9 @@ def evaluate(
             if metric.needs_pairs and not paired:
                 report.skipped[f"{direction}/{name}"] = "needs ground truth; the split is unpaired"
                 continue
+            if getattr(metric, "needs_samples", False) and not getattr(method, "stochastic_inference", False):
+                report.skipped[f"{direction}/{name}"] = "the method translates each input to one image"
+                continue
             if name in unavailable:
                 report.skipped[f"{direction}/{name}"] = unavailable[name]
                 continue
@@ -212,6 +216,8 @@ def evaluate(
                     continue
                 try:
                     active[name].update(out, tgt)
+                    if getattr(active[name], "needs_samples", False) and src:  # several outputs per input
+                        active[name].update_samples(draw_samples(translator, torch.stack(src), active[name], quantize))
                 except GanzooError as exc:  # one metric that cannot run must not sink the others
                     report.skipped[f"{direction}/{name}"] = str(exc)
                     del active[name]
