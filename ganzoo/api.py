@@ -121,40 +121,48 @@ class Model:
         return (f"Model({self.recipe.method.spec.name}, checkpoint={str(self.checkpoint)!r}, "
                 f"directions={self.directions}, device={self.device})")
 
-    def translator(self, direction: str = "a2b", *, reference: Any = None, seed: int | None = None) -> Any:
+    def translator(self, direction: str = "a2b", *, reference: Any = None, seed: int | None = None,
+                   to: str | None = None) -> Any:
         """The :class:`ganzoo.inference.Translator` of one direction (built once); with ``reference``
-        (style images of the target domain: tensor or PIL image) or ``seed``, a new one."""
+        (style images of the target domain: tensor or PIL image), ``seed`` or ``to`` (the target of
+        a multi-domain run, as ``ganzoo translate --to`` takes it: ``"cool"``,
+        ``"Blond_Hair=1,Male=0"``), a new one."""
         from ganzoo.errors import GanzooError
         from ganzoo.inference import TEST_SEED, Translator
 
         if direction not in self.directions:
             raise GanzooError(f"{self.recipe.method.spec.name} translates {', '.join(self.directions)}, "
                               f"not '{direction}'")
-        if reference is not None or seed is not None:
+        if reference is not None or seed is not None or to is not None:
             from ganzoo.multimodal import check_reference
 
             if reference is not None:
                 check_reference(self.method)
                 reference = self._as_batch(reference, Translator.from_method(self.method, direction).out_channels)
+            target = None
+            if to is not None:
+                from ganzoo.data.labels import translate_target
+
+                target = translate_target(self.method, self.recipe.data.spec.cls.label_kind, to)
             return Translator.from_method(self.method, direction, device=self.device, reference=reference,
-                                          seed=TEST_SEED if seed is None else seed)
+                                          seed=TEST_SEED if seed is None else seed, target=target)
         if direction not in self._translators:
             self._translators[direction] = Translator.from_method(self.method, direction, device=self.device)
         return self._translators[direction]
 
     def translate(self, images: torch.Tensor | Image.Image | Sequence[Image.Image], direction: str = "a2b", *,
-                  reference: Any = None, seed: int | None = None, samples: int | None = None) -> Any:
+                  reference: Any = None, seed: int | None = None, samples: int | None = None,
+                  to: str | None = None) -> Any:
         """``reference``: take the style of these target-domain images (munit); ``seed``: of a
         stochastic method's style or noise; ``samples``: a list of that many translations, seeds
-        ``seed``, ``seed + 1``, ... (as ``ganzoo translate --samples``)."""
-
-
+        ``seed``, ``seed + 1``, ... (as ``ganzoo translate --samples``); ``to``: the target domain
+        of a multi-domain run (as ``ganzoo translate --to``)."""
         if samples is not None:
             from ganzoo.multimodal import seeded_translators
 
-            first = self.translator(direction, reference=reference, seed=seed or 0)
+            first = self.translator(direction, reference=reference, seed=seed or 0, to=to)
             return [self._apply(images, t) for t in seeded_translators(first, samples)]
-        return self._apply(images, self.translator(direction, reference=reference, seed=seed))
+        return self._apply(images, self.translator(direction, reference=reference, seed=seed, to=to))
 
     __call__ = translate
 
@@ -201,7 +209,8 @@ class Model:
 
     def translate_folder(self, inputs: str | Path | Sequence[str | Path], out_dir: str | Path,
                          direction: str = "a2b", *, batch_size: int = 4, fmt: str = "png", reference: Any = None,
-                         seed: int | None = None, samples: int = 1, grid: bool = False) -> TranslateReport:
+                         seed: int | None = None, samples: int = 1, grid: bool = False,
+                         to: str | None = None) -> TranslateReport:
         """Translate image files and folders (searched recursively) into ``out_dir``, file names
         mirroring the inputs; returns what was written and what was skipped, and why.
         ``samples``/``grid``/``seed``/``reference``: as ``ganzoo translate --samples/--grid/--seed/--style-from``."""
@@ -210,7 +219,7 @@ class Model:
         items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         jobs = collect_jobs(items, out_dir, fmt)  # type: ignore[arg-type]
         prepare_output_dir(out_dir)
-        translator = self.translator(direction, reference=reference, seed=seed)
+        translator = self.translator(direction, reference=reference, seed=seed, to=to)
         if samples > 1 or grid:
             from ganzoo.multimodal import seeded_translators, translate_samples
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ganzoo_munit import MUNITGenerator, MUNITGeneratorConfig, adain_param_count
-from ganzoo_munit.networks import AdaIN
+from ganzoo_unit import MUNITGenerator, MUNITGeneratorConfig, adain_param_count
+from ganzoo_unit.munit_networks import AdaIN
 from PIL import Image
 
 from ganzoo.errors import GanzooError, RecipeError

@@ -72,6 +72,10 @@ def translate(
                                                       "--seed+1, ...: files name_0.png, name_1.png ...")] = 1,
     grid: Annotated[bool, typer.Option("--grid", help="With --samples: one image per input, the input then its "
                                                       "samples left to right.")] = False,
+    to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--to", help="Target of a multi-domain run (stargan): a domain name (--to cool), or attribute assignments "
+                     "(--to Blond_Hair=1,Male=0; the others keep what the model's classifier sees).",
+        show_default=False)] = None,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
 ) -> None:
     """Translate images with a trained run, a checkpoint, or a reference generator checkpoint.
@@ -92,6 +96,8 @@ def translate(
         if style_from and (samples > 1 or grid):
             raise GanzooError("--style-from fixes the style: one output per input; drop --samples/--grid")
         dev = runtime_options(device, precision)
+        if to is not None and reference_generator:
+            raise GanzooError("--to needs a trained multi-domain run (a run directory), not --reference-generator")
         if reference_method and not reference_generator:
             raise GanzooError("--reference-method needs the weights: --reference-generator FILE (repeatable)")
         if not reference_generator and len(paths) < 2:
@@ -130,11 +136,20 @@ def translate(
 
             plugins()
             source = resolve_source(paths[0], progress=show_progress, console=err)  # a catalogue name, hf://
-            _, method, ckpt_dir = load_trained(source, device=dev)
+            resolved, method, ckpt_dir = load_trained(source, device=dev)
             reference = load_reference(style_from, method, direction) if style_from else None
-            translator = Translator.from_method(method, direction, device=dev, precision=precision,  # type: ignore[arg-type]
-                                                steps=steps, seed=seed, reference=reference)
-            label = f"{ckpt_dir.name} {direction}" + (f" NFE {steps}" if steps else "")
+            target = None
+            if to is not None or getattr(method, "needs_labels", ()):  # a multi-domain run translates --to a domain
+                from ganzoo.data.labels import translate_target
+
+                if to is None:
+                    raise GanzooError(f"this {resolved.method.spec.name} run translates into a target: give --to "
+                                      f"DOMAIN (domains: {', '.join(method.config.domains)})")
+                target = translate_target(method, getattr(resolved.data.spec.cls, "label_kind", None), to)
+            translator = Translator.from_method(method, "a2b" if target is not None else direction, device=dev,  # type: ignore[arg-type]
+                                                precision=precision, steps=steps, seed=seed, reference=reference,
+                                                target=target)
+            label = f"{ckpt_dir.name} " + (f"-> {to}" if to else direction) + (f" NFE {steps}" if steps else "")
         dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
         err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",
                   highlight=False)

@@ -146,6 +146,13 @@ def evaluate(
     from ganzoo.engine.runtime import resolve_device
     from ganzoo.inference import TEST_SEED, Translator, check_steps
 
+    if getattr(dataset, "label_kind", None):  # many domains: scores per domain pair (ignores directions)
+        from ganzoo.engine.runtime import resolve_device as _resolve
+        from ganzoo.metrics.multidomain import evaluate_domains
+
+        return evaluate_domains(method, dataset, metrics, EvaluationReport(), device=_resolve(str(device))
+                                if isinstance(device, str) else device, max_items=max_items, batch_size=batch_size,
+                                precision=precision, quantize=quantize, versions=_versions(), on_batch=on_batch)
     steps = check_steps(method, steps)
     seed = TEST_SEED if seed is None else seed
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from ganzoo_unit.layers import Activation, Conv2dBlock, InitType, PadType, _activation, init_weights
-from ganzoo_unit.networks import UNITEncoder as ContentEncoder  # the reference's ContentEncoder, instance norm
 from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
+from ganzoo_unit.layers import Activation, Conv2dBlock, InitType, PadType, _activation, init_weights
+from ganzoo_unit.networks import UNITEncoder as ContentEncoder  # the reference's ContentEncoder, instance norm
 
 
 class MUNITGeneratorConfig(ganzoo.GeneratorConfig):

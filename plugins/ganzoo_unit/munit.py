@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from ganzoo_unit.losses import VGGPerceptualLoss
-from ganzoo_unit.method import UNITOptimizerConfig, UNITScheduleConfig
 from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
+from ganzoo_unit.losses import VGGPerceptualLoss
+from ganzoo_unit.method import UNITOptimizerConfig, UNITScheduleConfig
 
 
 class MUNITConfig(ganzoo.MethodConfig):
