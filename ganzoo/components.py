@@ -135,9 +135,11 @@ class ReconstructionLoss(Loss):
 
 
 def _judge(discriminator: nn.Module, real: Tensor, fake: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-    """D's predictions on the real and on the fake batch: one call on both where D treats samples
-    independently (exactly the separate calls' results: :mod:`ganzoo.batching`), else two calls."""
-    if same_sample_shape([real, fake]) and per_sample(discriminator):
+    """D's predictions on the real and on the fake batch: one call on both where D is a registered
+    :class:`Discriminator` that treats samples independently (exactly the separate calls' results:
+    :mod:`ganzoo.batching`), else two calls. A wrapper a method passes instead (StarGAN's, which
+    keeps each call's class logits; UNSB's time-conditioned partial) is called as it expects."""
+    if isinstance(discriminator, Discriminator) and same_sample_shape([real, fake]) and per_sample(discriminator):
         n, total = real.shape[0], real.shape[0] + fake.shape[0]
         preds = _as_list(discriminator(torch.cat([real, fake], 0)))
         if all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == total for p in preds):

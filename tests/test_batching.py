@@ -142,3 +142,14 @@ def test_call_batched_falls_back_to_separate_calls():
     joined = ganzoo.call_batched(net, [a, c])
     assert [o.shape[0] for o in joined] == [1, 3]
     torch.testing.assert_close(joined[1], net(c), rtol=1e-5, atol=1e-6)
+
+
+def test_a_wrapper_around_a_discriminator_is_called_as_the_method_expects(ganzoo_registry):
+    """A method may hand the loss a plain module around D that records each call (StarGAN keeps the
+    class logits of the real call): only a registered Discriminator is batched."""
+    method = cyclegan(ganzoo_registry)
+    calls = []
+    wrapper = nn.Sequential(method.D_A)
+    wrapper.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    method.gan_loss.discriminator_loss(wrapper, torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
+    assert calls == [2, 2]

@@ -118,7 +118,7 @@ class StepRunner:
             raise GanzooError(f"method.lr_by_group names {', '.join(sorted(unknown))}, which is not an optimizer group "
                               f"of this method ({', '.join(self.params)})")
         # one fused kernel per step for all parameters: on a CPU 4x faster than foreach and 2.5x than the
-        # per-tensor loop (benchmarks/compare_reference.py); foreach on other devices
+        # per-tensor loop (docs/performance.md); foreach on other devices
         fused = runtime.device.type in ("cuda", "cpu")
         self.optimizers = {name: build_optimizer(p, method.optimizer_config(name), fused=fused)
                            for name, p in self.params.items()}
