@@ -29,11 +29,15 @@ class Directions(Choice):
     both = "both"
 
 
+DEFAULT_METRICS = "fid,kid,psnr,ssim,lpips"
+"""What ``--metrics`` defaults to; a run that evaluated with ``sr`` (super-resolution) gets sr,lpips."""
+
+
 def evaluate(
     source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
     metrics: Annotated[str, typer.Option(
         "--metrics", "-m", help="Comma-separated registered metrics (see: ganzoo list-components metric).")
-    ] = "fid,kid,psnr,ssim,lpips",
+    ] = DEFAULT_METRICS,
     split: Annotated[str, typer.Option(help="Data split to evaluate on.")] = "test",
     data: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - typer on 3.10
         "--data", help="Override the run's data table: KEY=VALUE (e.g. root=datasets/horse2zebra; "
@@ -89,6 +93,9 @@ def evaluate(
         dev = runtime_options(device, precision)
         nfes = _step_list(steps)
         resolved, method, ckpt_dir = load_trained(source, device=dev)
+        if metrics == DEFAULT_METRICS and "sr" in (resolved.train.eval_metrics or ()):
+            # a super-resolution run: its protocol (Y, border, bicubic beside) rather than the translation set
+            metric_objs = build_metrics(["sr", "lpips"], options, registry)
         one_sided = [d for d in directions if d not in method.directions]
         if one_sided and direction != "both":
             check_direction(method, direction)  # raises, saying what the method translates
