@@ -112,10 +112,11 @@ def recipe_text(recipe: str, size: int, batch: int, quick: bool, train: dict[str
                 out_dir: Path) -> str:
     nets = NETWORKS[recipe][1 if quick else 0]
     lines = ["[run]", 'name = "bench"', f"out_dir = {json.dumps(str(out_dir))}", f'device = "{device}"', "",
-             "[train]", "iterations = 1000000", f"batch_size = {batch}", "eval_items = 1", "tensorboard = false"]
+             "[train]", "iterations = 1000000", f"batch_size = {batch}", "eval_items = 2", "eval_every = 0",
+             "tensorboard = false"]
     lines += [f"{k} = {toml_value(v)}" for k, v in train.items()]
     lines += ["", "[method]", f'type = "{recipe}"', "", "[data]", 'type = "procedural"', f"image_size = {size}",
-              f"train_size = {max(batch, 2)}", "test_size = 1"]
+              f"train_size = {max(batch, 2)}", "test_size = 2"]
     for table, values in nets.items():
         lines += ["", f"[{table}]", *(f"{k} = {toml_value(v)}" for k, v in values.items())]
     return "\n".join(lines) + "\n"
@@ -140,12 +141,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def iterate(trainer: Trainer, batch: dict[str, Any]) -> None:
+    """One engine iteration on ``batch``, as the training loop runs it (no finiteness wait
+    beyond the engine's own ``check_finite_every``)."""
+    trainer.step += 1
+    trainer.runner.iteration(batch, trainer.step)
+
+
 def count_tflop(trainer: Trainer, batch: dict[str, Any]) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with counter:
-        trainer._iteration(batch)
+        iterate(trainer, batch)
     return counter.get_total_flops() / 1e12
 
 
@@ -153,21 +161,16 @@ def measure(trainer: Trainer, warmup: int, iters: int) -> tuple[float, float | N
     """(seconds per iteration, peak GB) of the engine's iteration on one fixed batch."""
     device = trainer.device
     batch = fixed_batch(trainer)
-    every = trainer.train.check_finite_every
     for _ in range(warmup):
-        trainer._iteration(batch)
-        trainer.step += 1
-    trainer._check_finite()
+        iterate(trainer, batch)
+    trainer.runner.guard.check()
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     for _ in range(iters):
-        trainer._iteration(batch)
-        trainer.step += 1
-        if trainer.step % every == 0:
-            trainer._check_finite()
-    trainer._check_finite()
+        iterate(trainer, batch)
+    trainer.runner.guard.check()
     sync(device)
     seconds = (time.perf_counter() - start) / iters
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None

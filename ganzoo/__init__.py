@@ -21,6 +21,7 @@ from ganzoo.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first use
     from ganzoo.api import Model, evaluate, load, train
+    from ganzoo.batching import call_batched, per_sample
     from ganzoo.components import (
         AdversarialLoss,
         AdversarialLossConfig,
@@ -56,6 +57,7 @@ API_VERSION = 2
 
 _LAZY = {
     "ganzoo.api": ("Model", "evaluate", "load", "train"),
+    "ganzoo.batching": ("call_batched", "per_sample"),
     "ganzoo.components": ("AdversarialLoss", "AdversarialLossConfig", "Batch", "Dataset", "DatasetConfig", "Direction",
                           "Discriminator",
                           "DiscriminatorConfig", "Generator", "GeneratorConfig", "Loss", "LossConfig", "Method",
@@ -145,10 +147,12 @@ __all__ = [
     "Slot",
     "TrainStep",
     "__version__",
+    "call_batched",
     "evaluate",
     "hookimpl",
     "lazy_exports",
     "load",
+    "per_sample",
     "resolve_weights",
     "train",
 ]

@@ -15,6 +15,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
+from ganzoo.batching import per_sample, same_sample_shape
 from ganzoo.config import ComponentConfig
 from ganzoo.data.augment import AugmentOp
 from ganzoo.errors import GanzooError
@@ -133,6 +134,19 @@ class ReconstructionLoss(Loss):
     def distance(self, output: Tensor, target: Tensor) -> Tensor: ...
 
 
+def _judge(discriminator: nn.Module, real: Tensor, fake: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    """D's predictions on the real and on the fake batch: one call on both where D is a registered
+    :class:`Discriminator` that treats samples independently (exactly the separate calls' results:
+    :mod:`ganzoo.batching`), else two calls. A wrapper a method passes instead (StarGAN's, which
+    keeps each call's class logits; UNSB's time-conditioned partial) is called as it expects."""
+    if isinstance(discriminator, Discriminator) and same_sample_shape([real, fake]) and per_sample(discriminator):
+        n, total = real.shape[0], real.shape[0] + fake.shape[0]
+        preds = _as_list(discriminator(torch.cat([real, fake], 0)))
+        if all(isinstance(p, Tensor) and p.dim() > 0 and p.shape[0] == total for p in preds):
+            return [p[:n] for p in preds], [p[n:] for p in preds]
+    return _as_list(discriminator(real)), _as_list(discriminator(fake))
+
+
 def _as_list(pred: Tensor | Sequence[Tensor]) -> list[Tensor]:
     return [pred] if isinstance(pred, Tensor) else list(pred)
 
@@ -232,8 +246,7 @@ class AdversarialLoss(Loss):
     def discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         """Loss of D on a real and a (detached) fake batch, including any penalty."""
         real, fake = self.d_input(real.detach()), self.d_input(fake.detach())
-        real_preds = _as_list(discriminator(real))
-        fake_preds = _as_list(discriminator(fake))
+        real_preds, fake_preds = _judge(discriminator, real, fake)
         total = sum(self.discriminator_term(r, f) for r, f in zip(real_preds, fake_preds, strict=True))
         total = total + self.penalty(discriminator, real, fake) + self.regularisation(discriminator, real, fake)
         if self.ada is not None:

@@ -50,18 +50,43 @@ def list_images(folder: str | Path, max_items: int | None = None) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         return []
+    # strings and os.scandir, not Path objects: 100k files list in a fraction of a second instead of
+    # ~8 s (benchmarks/listing_benchmark.py); the order is the relative paths' as before
+    found = sorted(_scan(root))
+    return [Path(full) for _, full in (found if max_items is None else found[:max_items])]
 
+
+def _scan(root: Path, first_only: bool = False) -> list[tuple[str, str]]:
+    """(relative posix path, path) of the image files under ``root``, as ``os.walk`` would find them
+    (symlinked folders are not entered; links to files count unless broken), unordered."""
     def unreadable(exc: OSError) -> None:
         where = Path(exc.filename) if exc.filename is not None else root
         if where == root:
             raise DataError(unreadable_folder(root, exc)) from None
-        warnings.warn(f"skipping {unreadable_folder(where, exc)}", DataWarning, stacklevel=3)
+        warnings.warn(f"skipping {unreadable_folder(where, exc)}", DataWarning, stacklevel=4)
 
-    files = [Path(dirpath) / name for dirpath, _, names in os.walk(root, onerror=unreadable)
-             for name in names if is_image_file(name)]
-    files = [p for p in files if p.is_file()]  # not broken links
-    files.sort(key=lambda p: p.relative_to(root).as_posix())
-    return files if max_items is None else files[:max_items]
+    found: list[tuple[str, str]] = []
+    stack = [("", str(root))]
+    while stack:
+        rel, path = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError as exc:
+            unreadable(exc)
+            continue
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    stack.append((f"{rel}{entry.name}/", entry.path))
+            elif os.path.splitext(entry.name)[1].lower() in IMG_EXTENSIONS and entry.is_file():
+                found.append((rel + entry.name, entry.path))
+                if first_only:
+                    return found
+    return found
 
 
 def unreadable_folder(folder: Path, exc: OSError) -> str:
@@ -80,7 +105,7 @@ def folder_problem(folder: str | Path, what: str) -> str | None:
     if not path.is_dir():
         return f"{what}: {path} is not a folder"
     try:
-        found = list_images(path, max_items=1)
+        found = _scan(path, first_only=True)  # any image will do: no need to list them all
     except DataError as exc:
         return f"{what}: {exc}"
     if not found:

@@ -99,6 +99,11 @@ class TrainSection(Section):
     )
     best_mode: Literal["max", "min"] | None = Field(
         None, description="Whether best_metric is better high or low; unset: as its metric says (fid: min).")
+    grad_sync: Literal["overlap", "after_backward"] = Field(
+        "overlap",
+        description="Under torchrun: average gradients in ~25 MB buckets asynchronously while the backward pass "
+        "still runs (overlap), or in one all-reduce per dtype after it (after_backward).",
+    )
     check_finite_every: int = Field(
         1, gt=0,
         description="Iterations between checks that every loss is finite (each check waits for the GPU); "
@@ -180,7 +185,8 @@ SECTIONS = {"run": RunSection, "train": TrainSection, "init": InitSection}
 
 RESUMABLE = ("train.iterations", "train.epochs", "train.max_seconds", "train.log_every", "train.sample_every",
              "train.checkpoint_every", "train.keep_last", "train.eval_every", "train.eval_items", "train.num_workers",
-             "train.persistent_workers", "train.prefetch_factor", "train.check_finite_every", "train.tensorboard")
+             "train.persistent_workers", "train.prefetch_factor", "train.check_finite_every", "train.tensorboard",
+             "train.grad_sync")
 """What ``ganzoo resume --set`` may change: how long the run goes on, and how it loads data and
 reports. Everything else (networks, losses, optimizers, data, batch size, precision, seed,
 device) would make the checkpoint disagree with the recipe it is resumed under, so the

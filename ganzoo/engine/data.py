@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -40,6 +41,23 @@ class ResumableBatchSampler(Sampler[list[int]]):
         for b in range(self.start_batch, self.batches_per_epoch()):
             chunk = order[b * per:(b + 1) * per]
             yield chunk[self.rank::self.world_size]
+
+
+class LoaderClock:
+    """Seconds the training loop spent waiting for batches, and how many it got, since the last
+    :meth:`take` (the reporter's log window): with workers that keep up, the wait is the handing
+    over of a ready batch; above a fifth of the window, training waits on data (the run log says so)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.batches = 0.0, 0
+
+    def take(self) -> tuple[float, int]:
+        out, (self.seconds, self.batches) = (self.seconds, self.batches), (0.0, 0)
+        return out
+
+
+loader_clock = LoaderClock()
+"""The training loop's (one per process): written by :func:`infinite_batches`, read by the reporter."""
 
 
 def infinite_batches(dataset: Dataset, sampler: ResumableBatchSampler, start_step: int, *, seed: int = 0,
@@ -85,7 +103,11 @@ def _batches_until(dataset: Dataset, sampler: ResumableBatchSampler, step: int, 
         for _ in range(len(sampler)):
             if step == stop:  # before loading the batch: its random crops belong to the next stage
                 return
-            yield next(batches)
+            start = time.perf_counter()
+            batch = next(batches)
+            loader_clock.seconds += time.perf_counter() - start
+            loader_clock.batches += 1
+            yield batch
             step += 1
         sampler.epoch += 1
         sampler.start_batch = 0

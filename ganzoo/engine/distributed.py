@@ -1,18 +1,20 @@
 """Data-parallel training over processes started by ``torchrun`` (``torch.distributed``).
 
 Why gradients are averaged by hand instead of wrapping networks in DistributedDataParallel:
-recipes call their networks freely. CycleGAN runs ``G_A`` three times before one backward,
+recipes call their networks freely. CycleGAN runs ``G_A`` twice before one backward,
 UNIT calls ``encode``/``decode`` rather than ``forward``, discriminators are frozen in one
 step and trained in the next, and gradient penalties need a double backward. DDP's reducer
 only arms through ``DDP.forward`` and expects a gradient for every parameter that requires one
 after each backward, so each of these patterns needs its own workaround (find_unused_parameters,
-static graphs, no_sync) and some silently skip the synchronisation. Instead, after each step's
-backward the trainer averages the gradients of that step's optimizer across ranks with one
-all-reduce per dtype (StyleGAN2-ADA does the same), and parameters and buffers are broadcast
+static graphs, no_sync) and some silently skip the synchronisation. Instead, each step's
+gradients are averaged across ranks by the engine: by default in ~25 MB buckets all-reduced
+asynchronously as soon as autograd has finished their parameters, overlapping the rest of the
+backward (:mod:`ganzoo.engine.grad_sync`, what DDP's reducer does, without its constraints);
+with ``train.grad_sync = "after_backward"``, by :func:`all_reduce_gradients` after the whole
+backward, one all-reduce per dtype (StyleGAN2-ADA's way). Parameters and buffers are broadcast
 from rank 0 at the start. Every rank then applies the same update to the same weights, so the
 networks stay bit-identical without any wrapper, and state-dict keys are those of a single
-process. The price is that communication does not overlap the backward pass: for CycleGAN at
-256 px that is ~110 MB of fp32 gradients per iteration, about a millisecond over NVLink.
+process. Measurements: docs/performance.md.
 
 Control decisions (stop on SIGTERM, evaluation results, the run directory's name) travel over
 a gloo group on the CPU so that they never wait for the GPU.

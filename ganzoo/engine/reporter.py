@@ -24,9 +24,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor
 
 from ganzoo.engine import distributed as ddp
+from ganzoo.engine.data import loader_clock
 from ganzoo.engine.loggers import LoggerContext, Loggers, build_loggers
 from ganzoo.engine.outputs import JsonlLog, NullLog, plot_losses, write_index
 from ganzoo.engine.runtime import Runtime
+
+DATA_WAIT_WARN = 0.2
+"""Share of a log window spent waiting for batches above which the run log warns (once)."""
 
 
 class Reporter:
@@ -48,6 +52,7 @@ class Reporter:
         self._mark = (time.perf_counter(), 0)
         self._progress: _LossProgress | None = None
         self._task: Any = None
+        self._warned_data, self._first_window, self.data_hint = False, True, "raise train.num_workers"
 
     # ------------------------------------------------------------------ messages and events
 
@@ -56,12 +61,17 @@ class Reporter:
                 show_progress: bool, resumed: bool, step: int) -> Reporter:
         """The reporter of a training run (``resolved`` a ResolvedRecipe): its title, config and header."""
         t = resolved.train
-        return cls(run_dir, runtime, console=console, images_per_iteration=t.batch_size * runtime.dist.world_size,
-                   show_progress=show_progress, loggers=t.loggers, title=resolved.name,
-                   resume_step=step if resumed else None, config=resolved.to_dict(),
-                   info={"method": resolved.method.spec.name, "data": resolved.data.spec.name, "total": total,
-                         "device": runtime.describe(), "batch": t.batch_size, "precision": runtime.precision,
-                         "ema": t.ema or "off", "best": "-"})
+        reporter = cls(run_dir, runtime, console=console, images_per_iteration=t.batch_size * runtime.dist.world_size,
+                       show_progress=show_progress, loggers=t.loggers, title=resolved.name,
+                       resume_step=step if resumed else None, config=resolved.to_dict(),
+                       info={"method": resolved.method.spec.name, "data": resolved.data.spec.name, "total": total,
+                             "device": runtime.describe(), "batch": t.batch_size, "precision": runtime.precision,
+                             "ema": t.ema or "off", "best": "-"})
+        for note in runtime.notes:
+            reporter.warn(note)
+        reporter.data_hint = (f"train.num_workers is {t.num_workers}: raise it" if t.num_workers < 8 else
+                              "the loader cannot keep up: smaller images on disk, or data on a faster disk")
+        return reporter
 
     def say(self, message: str) -> None:
         """A message, never hard-wrapped: paths and commands in it stay whole for copying."""
@@ -147,6 +157,16 @@ class Reporter:
         speed = {"it_s": round(its, 3), "img_s": round(its * self.images, 3)}
         if self.runtime.device.type == "cuda":
             speed["mem_gb"] = round(torch.cuda.max_memory_allocated(self.runtime.device) / 2**30, 3)
+        waited, batches = loader_clock.take()
+        if batches:  # the loader's throughput as training saw it, next to training's
+            speed["data_wait"] = round(waited / max(now - then, 1e-9), 3)
+            speed["loader_it_s"] = round(batches / max(waited, 1e-6), 1)
+            first, self._first_window = self._first_window, False  # the workers' start-up: not a verdict
+            if speed["data_wait"] > DATA_WAIT_WARN and not self._warned_data and not first:
+                self._warned_data = True
+                self.warn(f"training waited for data {speed['data_wait']:.0%} of the time up to step {step} (the "
+                          f"loader delivers {speed['loader_it_s']:.1f} batches/s while waited for; training runs "
+                          f"{its:.2f} it/s); {self.data_hint}")
         return speed
 
     # ------------------------------------------------------------------ outputs

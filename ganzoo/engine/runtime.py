@@ -14,12 +14,14 @@ The trainer used to carry ``self.dist`` and ``self.device`` through thirty place
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from ganzoo.engine import distributed as ddp
+from ganzoo.engine.threads import configure_cpu_threads
 from ganzoo.errors import GanzooError, TrainingError
 
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
@@ -71,13 +73,18 @@ class Runtime:
     device: torch.device
     dist: ddp.DistContext = field(default_factory=ddp.DistContext)
     dtype: torch.dtype | None = None
+    notes: list[str] = field(default_factory=list)
+    """Messages for the run's log about how it runs here (an oversubscribed CPU)."""
 
     @classmethod
     def start(cls, device: str = "auto", precision: str = "fp32") -> Runtime:
         """Resolve the device, join the process group torchrun describes (if any; each process
-        then takes its LOCAL_RANK's GPU) and resolve the precision on that device."""
+        then takes its LOCAL_RANK's GPU), resolve the precision on that device and, on a CPU,
+        set the threads (:mod:`ganzoo.engine.threads`)."""
         dist, dev = ddp.init_from_env(resolve_device(device))
-        return cls(dev, dist, resolve_precision(precision, dev))
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size)) if dist.enabled else 1
+        notes = configure_cpu_threads(local) if dev.type == "cpu" else []
+        return cls(dev, dist, resolve_precision(precision, dev), notes)
 
     @property
     def is_main(self) -> bool:
@@ -91,7 +98,8 @@ class Runtime:
         return autocast(self.device, self.dtype)
 
     def describe(self) -> str:
-        return f"{self.device} x {self.dist.world_size}" if self.dist.enabled else str(self.device)
+        where = f"{self.device} x {self.dist.world_size}" if self.dist.enabled else str(self.device)
+        return f"{where} ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else where
 
     def close(self) -> None:
         ddp.shutdown(self.dist)

@@ -129,7 +129,7 @@ class Trainer:
         cudagraphs = bool(self.compiled) and rt.device.type == "cuda" and t.compile in ("reduce-overhead",
                                                                                        "max-autotune")
         self.runner = StepRunner(self.method, rt, total=self.total, grad_clip=t.grad_clip, ema=self.ema,
-                                 check_finite_every=t.check_finite_every, cudagraphs=cudagraphs,
+                                 check_finite_every=t.check_finite_every, cudagraphs=cudagraphs, grad_sync=t.grad_sync,
                                  checkpoint_dir=self.run_dir / "checkpoints")
         if rt.dist.rank > 0:  # each rank its own stream for noise, pools and augmentation
             seed_everything(ddp.rank_seed(run.seed, rt.dist.rank))
