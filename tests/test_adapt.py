@@ -230,3 +230,14 @@ def test_labelled_folders_read_index_masks_and_csv_labels(tmp_path: Path) -> Non
     assert classes[0]["A_label"] == 1 and "B_label" not in classes[0]
     with pytest.raises(ganzoo.DataError, match="no images in .*trainA"):
         LabelledFolders(LabelledFoldersConfig(root=tmp_path), "train")
+
+
+def test_dann_can_align_the_bottleneck_too(tmp_path: Path) -> None:
+    resolved = _recipe(tmp_path, "dann", "method.align='last+bottleneck'")
+    method = resolved.build_method().train()
+    method.steps_done.fill_(500)  # lambda near 1
+    losses = method.task_step(_batch(resolved))
+    assert set(losses) == {"task", "domain", "domain_deep"}
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in method.domain_deep.parameters())
+    assert all(any(p is q for q in method.param_groups()["T"]) for p in method.domain_deep.parameters())

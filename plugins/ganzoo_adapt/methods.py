@@ -163,6 +163,9 @@ class DANNConfig(TaskConfig):
     schedule_iterations: int = Field(
         1000, gt=0, description="Iterations over which the progress p goes from 0 to 1: set it to train.iterations.")
     lambda_max: float = Field(1.0, ge=0, description="Scale of the reversed gradient at the end of the schedule.")
+    align: Literal["last", "last+bottleneck"] = Field(
+        "last", description="Features aligned: 'last' (what the head reads) or also the U-Net's bottleneck, with a "
+                            "second domain classifier (seg_unet only).")
 
 
 class DANN(TaskBase):
@@ -182,10 +185,17 @@ class DANN(TaskBase):
     def __init__(self, config: DANNConfig, parts: ganzoo.Parts):
         super().__init__(config, parts)
         self.domain = parts["domain_classifier"](input_nc=self.net.feature_channels)
+        self.domain_deep = None
+        if config.align == "last+bottleneck":
+            if not hasattr(self.net, "bottleneck_channels"):
+                raise ganzoo.GanzooError("method.align = 'last+bottleneck' needs a task network with a bottleneck "
+                                         "(seg_unet)")
+            self.domain_deep = parts["domain_classifier"](input_nc=self.net.bottleneck_channels)
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
     def param_groups(self) -> dict[str, list]:
-        return {"T": [*self.net.parameters(), *self.domain.parameters()]}
+        deep = [] if self.domain_deep is None else list(self.domain_deep.parameters())
+        return {"T": [*self.net.parameters(), *self.domain.parameters(), *deep]}
 
     def train_steps(self) -> list[ganzoo.TrainStep]:
         return [ganzoo.TrainStep("task", "T", self.task_step)]
@@ -197,10 +207,21 @@ class DANN(TaskBase):
 
     def task_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
         source, target = batch["A"], batch["B"]
-        features = self.net.embed(torch.cat([source, target]))  # one pass: batch norm sees both domains
-        n = len(source)
-        task = self.task_loss(self.net.head(features[:n]), self.labels_of(batch, "A"))
-        scores = self.domain(grad_reverse(features, self.grl_lambda))
-        domain = torch.cat([torch.zeros_like(scores[:n]), torch.ones_like(scores[n:])])
+        deep: list[Tensor] | None = [] if self.domain_deep is not None else None
+        x = torch.cat([source, target])  # one pass: batch norm sees both domains
+        features = self.net.embed(x, deep) if deep is not None else self.net.embed(x)
+        n, lam = len(source), self.grl_lambda
+        losses = {"task": self.task_loss(self.net.head(features[:n]), self.labels_of(batch, "A")),
+                  "domain": self.domain_loss(self.domain, features, n, lam)}
+        if deep:
+            losses["domain_deep"] = self.domain_loss(self.domain_deep, deep[0], n, lam)
         self.steps_done += 1
-        return {"task": task, "domain": F.binary_cross_entropy_with_logits(scores, domain)}
+        return losses
+
+    @staticmethod
+    def domain_loss(classifier: torch.nn.Module, features: Tensor, n: int, lam: float) -> Tensor:
+        """The domain classifier's cross-entropy on reversed features: the first ``n`` are source (0),
+        the rest target (1)."""
+        scores = classifier(grad_reverse(features, lam))
+        domain = torch.cat([torch.zeros_like(scores[:n]), torch.ones_like(scores[n:])])
+        return F.binary_cross_entropy_with_logits(scores, domain)

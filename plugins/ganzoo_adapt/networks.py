@@ -52,13 +52,20 @@ class SegUNet(ganzoo.Generator):
     def feature_channels(self) -> int:
         return self.config.ngf  # type: ignore[attr-defined]
 
-    def embed(self, x: Tensor) -> Tensor:
-        """The last full-resolution features, (N, ngf, H, W): the 1x1 head reads only these."""
+    @property
+    def bottleneck_channels(self) -> int:
+        return self.config.ngf * 2**self.config.depth  # type: ignore[attr-defined]
+
+    def embed(self, x: Tensor, bottleneck: list[Tensor] | None = None) -> Tensor:
+        """The last full-resolution features, (N, ngf, H, W): the 1x1 head reads only these.
+        ``bottleneck``, a list, receives the deepest encoder features (for DANN's ``align``)."""
         skips = []
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else self.pool(x))
             skips.append(x)
         x = skips.pop()
+        if bottleneck is not None:
+            bottleneck.append(x)
         for up, merge in zip(self.up, self.merge, strict=True):
             x = merge(torch.cat([up(x), skips.pop()], dim=1))
         return x
