@@ -73,12 +73,15 @@ def train(
 
 def load(source: str | Path, *, device: str = "auto", ema: bool = True) -> Model:
     """A trained model from a run directory, its ``checkpoints`` folder or one checkpoint (the
-    latest checkpoint of a run; its weight average when the run kept one, unless ``ema=False``)."""
+    latest checkpoint of a run; its weight average when the run kept one, unless ``ema=False``),
+    a model folder (``ganzoo push``), ``hf://user/repo``, or a published model's name
+    (``ganzoo pretrained list``; downloaded on first use)."""
     from ganzoo.engine.loading import load_trained
     from ganzoo.engine.runtime import resolve_device
+    from ganzoo.pretrained import resolve_source
 
     dev = resolve_device(device)
-    resolved, method, checkpoint = load_trained(Path(source), device=dev, ema=ema)
+    resolved, method, checkpoint = load_trained(resolve_source(source, progress=False), device=dev, ema=ema)
     return Model(resolved, method, checkpoint, dev)
 
 
@@ -118,26 +121,57 @@ class Model:
         return (f"Model({self.recipe.method.spec.name}, checkpoint={str(self.checkpoint)!r}, "
                 f"directions={self.directions}, device={self.device})")
 
-    def translator(self, direction: str = "a2b") -> Any:
-        """The :class:`ganzoo.inference.Translator` of one direction (built once)."""
+    def translator(self, direction: str = "a2b", *, reference: Any = None, seed: int | None = None,
+                   to: str | None = None) -> Any:
+        """The :class:`ganzoo.inference.Translator` of one direction (built once); with ``reference``
+        (style images of the target domain: tensor or PIL image), ``seed`` or ``to`` (the target of
+        a multi-domain run, as ``ganzoo translate --to`` takes it: ``"cool"``,
+        ``"Blond_Hair=1,Male=0"``), a new one."""
         from ganzoo.errors import GanzooError
-        from ganzoo.inference import Translator
+        from ganzoo.inference import TEST_SEED, Translator
 
         if direction not in self.directions:
             raise GanzooError(f"{self.recipe.method.spec.name} translates {', '.join(self.directions)}, "
                               f"not '{direction}'")
+        if reference is not None or seed is not None or to is not None:
+            from ganzoo.multimodal import check_reference
+
+            if reference is not None:
+                check_reference(self.method)
+                reference = self._as_batch(reference, Translator.from_method(self.method, direction).out_channels)
+            target = None
+            if to is not None:
+                from ganzoo.data.labels import translate_target
+
+                target = translate_target(self.method, self.recipe.data.spec.cls.label_kind, to)
+            return Translator.from_method(self.method, direction, device=self.device, reference=reference,
+                                          seed=TEST_SEED if seed is None else seed, target=target)
         if direction not in self._translators:
             self._translators[direction] = Translator.from_method(self.method, direction, device=self.device)
         return self._translators[direction]
 
-    def translate(self, images: torch.Tensor | Image.Image | Sequence[Image.Image],
-                  direction: str = "a2b") -> Any:
+    def translate(self, images: torch.Tensor | Image.Image | Sequence[Image.Image], direction: str = "a2b", *,
+                  reference: Any = None, seed: int | None = None, samples: int | None = None,
+                  to: str | None = None) -> Any:
+        """``reference``: take the style of these target-domain images (munit); ``seed``: of a
+        stochastic method's style or noise; ``samples``: a list of that many translations, seeds
+        ``seed``, ``seed + 1``, ... (as ``ganzoo translate --samples``); ``to``: the target domain
+        of a multi-domain run (as ``ganzoo translate --to``)."""
+        if samples is not None:
+            from ganzoo.multimodal import seeded_translators
+
+            first = self.translator(direction, reference=reference, seed=seed or 0, to=to)
+            return [self._apply(images, t) for t in seeded_translators(first, samples)]
+        return self._apply(images, self.translator(direction, reference=reference, seed=seed, to=to))
+
+    __call__ = translate
+
+    def _apply(self, images: Any, translator: Any) -> Any:
         import torch
         from PIL import Image
 
         from ganzoo.errors import GanzooError
 
-        translator = self.translator(direction)
         if isinstance(images, torch.Tensor):
             if images.dim() not in (3, 4):
                 raise GanzooError(f"expected an image tensor CHW or NCHW, got shape {tuple(images.shape)}")
@@ -151,33 +185,46 @@ class Model:
         raise GanzooError(f"translate takes a tensor, a PIL image or a list of them, not {type(images).__name__}; "
                           "for files and folders use translate_folder")
 
-    __call__ = translate
-
     @staticmethod
-    def _translate_pil(image: Image.Image, translator: Any) -> Image.Image:
+    def _as_batch(image: Any, channels: int) -> torch.Tensor:
+        """A tensor (CHW or NCHW, in [-1, 1]) or a PIL image as an NCHW batch."""
         import numpy as np
         import torch
         from PIL import Image
 
+        if isinstance(image, Image.Image):
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+            x = torch.from_numpy(array.copy()).float().div_(127.5).sub_(1)
+            image = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+        return image[None] if image.dim() == 3 else image
+
+    @staticmethod
+    def _translate_pil(image: Image.Image, translator: Any) -> Image.Image:
+        from PIL import Image
+
         from ganzoo.data.images import to_uint8
 
-        mode = "L" if translator.in_channels == 1 else "RGB"
-        array = np.asarray(image.convert(mode), dtype=np.uint8)
-        x = torch.from_numpy(array.copy()).float().div_(127.5).sub_(1)
-        x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-        y = to_uint8(translator(x[None])[0].cpu()).permute(1, 2, 0).numpy()
+        y = to_uint8(translator(Model._as_batch(image, translator.in_channels))[0].cpu()).permute(1, 2, 0).numpy()
         return Image.fromarray(y[..., 0] if y.shape[2] == 1 else y)
 
     def translate_folder(self, inputs: str | Path | Sequence[str | Path], out_dir: str | Path,
-                         direction: str = "a2b", *, batch_size: int = 4, fmt: str = "png") -> TranslateReport:
+                         direction: str = "a2b", *, batch_size: int = 4, fmt: str = "png", reference: Any = None,
+                         seed: int | None = None, samples: int = 1, grid: bool = False,
+                         to: str | None = None) -> TranslateReport:
         """Translate image files and folders (searched recursively) into ``out_dir``, file names
-        mirroring the inputs; returns what was written and what was skipped, and why."""
+        mirroring the inputs; returns what was written and what was skipped, and why.
+        ``samples``/``grid``/``seed``/``reference``: as ``ganzoo translate --samples/--grid/--seed/--style-from``."""
         from ganzoo.inference import collect_jobs, prepare_output_dir, translate_files
 
         items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         jobs = collect_jobs(items, out_dir, fmt)  # type: ignore[arg-type]
         prepare_output_dir(out_dir)
-        return translate_files(self.translator(direction), jobs, batch_size=batch_size)
+        translator = self.translator(direction, reference=reference, seed=seed, to=to)
+        if samples > 1 or grid:
+            from ganzoo.multimodal import seeded_translators, translate_samples
+
+            return translate_samples(seeded_translators(translator, samples), jobs, grid=grid, batch_size=batch_size)
+        return translate_files(translator, jobs, batch_size=batch_size)
 
     def evaluate(self, metrics: Sequence[str] | None = None, *, split: str = "test", max_items: int | None = None,
                  directions: Sequence[str] | None = None, batch_size: int = 8) -> EvaluationReport:

@@ -280,6 +280,11 @@ class Dataset(torch.utils.data.Dataset, abc.ABC):
 
     Config: ClassVar[type[ComponentConfig]] = DatasetConfig
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    label_kind: ClassVar[Literal["domain", "attributes"] | None] = None
+    """None for two-domain data (items ``"A"`` and ``"B"``). A multi-domain data set's items are
+    ``{"image": CHW, "domain": long scalar}`` (one domain per image, as AFHQ) or ``{"image": CHW,
+    "attributes": float (K,) of 0/1}`` (several labels per image, as CelebA); its instances list
+    the domain or attribute names, in label order, as ``domains`` (see docs/multidomain.md)."""
 
     def __init__(self, config: ComponentConfig, split: str = "train"):
         self.config = config
@@ -296,6 +301,13 @@ class Dataset(torch.utils.data.Dataset, abc.ABC):
         Called by ``ganzoo validate`` and before a run starts, so a missing folder fails in
         seconds, not after the networks are built.
         """
+
+    @classmethod
+    def domain_names(cls, config: ComponentConfig) -> list[str]:
+        """The domain (or attribute) names of a multi-domain data set, in label order, without
+        loading it: recipe validation gives them to the method (``method.domains``). Raises
+        :class:`~ganzoo.errors.DataError` when the data cannot be found; [] for two-domain data."""
+        return []
 
     def stages(self, total: int) -> dict[int, Callable[[], None]]:
         """Changes of this data set during a ``total``-iteration run: iteration -> a call that
@@ -334,6 +346,10 @@ class TrainStep:
     compute: Callable[[Batch], Mapping[str, Tensor]]
     frozen: Sequence[nn.Module] = ()
     repeat: int = 1
+    every: int = 1
+    """Run the step only on iterations that are multiples of this (1-based): StarGAN's and WGAN's
+    generator steps once per ``n_critic`` discriminator steps, each D step on a fresh batch, as
+    their references do (``repeat`` would reuse one batch)."""
     also: Sequence[str] = ()
     """Further param groups stepped by the same loss, each keeping its own optimizer, learning
     rate and clipping: CUT's projection heads (group ``F``) learn in the generator's step."""
@@ -350,6 +366,17 @@ class MethodConfig(ComponentConfig):
         description="Per-group learning rates overriding optimizer.lr, e.g. {D = 4e-4} (two time-scale).",
     )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="Learning-rate schedule.")
+
+
+class MultiDomainConfig(MethodConfig):
+    """The config of a method that translates between many domains (StarGAN, StarGAN v2): it
+    needs the number of domains when its networks are built, and their names for ``translate
+    --to``. Recipe validation fills ``domains`` from the data set when it is empty, so the run's
+    saved recipe names them and a trained model loads without the data."""
+
+    domains: list[str] = Field(
+        default_factory=list, description="Domain (or attribute) names in label order; empty: taken from the "
+        "data set (recipe validation fills it in). Set it to check that the data has exactly these.")
 
 
 Parts = Mapping[str, Callable[..., Any]]
@@ -387,6 +414,12 @@ class Method(nn.Module, abc.ABC):
     """The directions ``translate`` supports (pix2pix learns only A->B)."""
     requires_paired: ClassVar[bool] = False
     """True when training needs aligned pairs; the engine refuses unpaired data up front."""
+    needs_labels: ClassVar[tuple[str, ...]] = ()
+    """The label kinds (:attr:`Dataset.label_kind`) the method trains with, any one of them:
+    ``("domain", "attributes")`` for StarGAN. Empty (two-domain methods): the data must be
+    ``"A"``/``"B"`` items. Recipe validation refuses a data set of another kind, saying which to
+    use; a multi-domain method's config is a :class:`MultiDomainConfig`, and its ``translate``
+    takes ``target=`` (a long (N,) of domain indices or a float (N, K) of attributes)."""
     test_mode: ClassVar[Literal["eval", "train"]] = "eval"
     """How the networks run at test time, as the method's reference tests them: ``eval``
     (running statistics, no dropout), or ``train`` (dropout on and batch-norm statistics of

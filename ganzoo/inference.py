@@ -185,9 +185,14 @@ class Translator:
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
                     precision: PrecisionName = "fp32", steps: int | None = None,
-                    seed: int = TEST_SEED) -> Translator:
+                    seed: int = TEST_SEED, reference: Tensor | None = None,
+                    target: Tensor | Callable[[Tensor], Tensor] | None = None) -> Translator:
         """``steps``: the number of generator calls of a multi-step method (None: its default);
-        ``seed``: of the random numbers of a stochastic method's translation."""
+        ``seed``: of the random numbers of a stochastic method's translation; ``reference``:
+        images of the target domain whose style a reference-guided method (munit) uses;
+        ``target``: of a multi-domain method, the target label of every image (a long scalar
+        domain index or a float (K,) attribute vector), or a function of the (padded) input batch
+        giving the (N, ...) labels."""
         check_direction(method, direction)
         steps = check_steps(method, steps)
         device = device or _module_device(method)
@@ -199,7 +204,15 @@ class Translator:
         if direction == "b2a" and len(gens) == 1:
             in_nc, out_nc = out_nc, in_nc
         kwargs = {} if steps is None else {"steps": steps}  # single-step methods' translate has no steps
-        return cls(lambda x: method.translate(x, direction, **kwargs), stride=method_stride(method), device=device,
+        if reference is not None:  # nor do methods without reference-guided translation a reference
+            kwargs["reference"] = reference.to(device)
+
+        def fn(x: Tensor) -> Tensor:
+            if target is None:
+                return method.translate(x, direction, **kwargs)
+            return method.translate(x, direction, target=expand_target(target, x), **kwargs)
+
+        return cls(fn, stride=method_stride(method), device=device,
                    precision=precision, in_channels=in_nc, out_channels=out_nc, method=method, seed=seed)
 
     @classmethod
@@ -239,6 +252,15 @@ class Translator:
                         or self.min_size >= 8 * self.stride):
                     raise
                 self.min_size *= 2
+
+
+def expand_target(target: Tensor | Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """The labels of a batch ``x``: ``target(x)``, or one label repeated for every image."""
+    if callable(target) and not isinstance(target, Tensor):
+        return target(x)
+    if target.dim() == 2:  # (N, K): one attribute vector per image of the batch
+        return target.to(x.device)
+    return target.to(x.device).expand(x.shape[0], *target.shape[-1:] if target.dim() else ())
 
 
 def _module_device(module: nn.Module) -> torch.device:

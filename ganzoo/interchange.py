@@ -123,7 +123,10 @@ def adapt_state_dict(module: nn.Module, state_dict: Mapping[str, Tensor]) -> Sta
 
     * the ``module.`` prefix ``nn.DataParallel`` adds to every key, when the module has none;
     * ``running_mean``/``running_var``/``num_batches_tracked`` of InstanceNorm layers that
-      track no statistics (PyTorch < 0.4 saved them; the reference code drops them too).
+      track no statistics (PyTorch < 0.4 saved them; the reference code drops them too);
+    * a batch norm's ``num_batches_tracked``, which PyTorch < 0.4.1 did not save (the published
+      pix2pix models): set to 0, as ``BatchNorm``'s own loading of such a file does. It only
+      counts batches (for ``momentum=None``); no output depends on it.
 
     Nothing else is touched, so a real mismatch still fails the strict load.
     """
@@ -140,6 +143,11 @@ def adapt_state_dict(module: nn.Module, state_dict: Mapping[str, Tensor]) -> Sta
         if key not in own and leaf in _STALE_NORM_BUFFERS and owner in stateless:
             continue
         out[key] = value
+    for name, m in module.named_modules():
+        at = f"{name}." if name else ""
+        if (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+                and f"{at}running_mean" in out and f"{at}num_batches_tracked" not in out):
+            out[f"{at}num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
     return out
 
 

@@ -247,11 +247,13 @@ def _data_label(data: Mapping[str, Any]) -> str:
 def data_folder_changes(data: Mapping[str, Any], folder: Path | str, fields_of: FieldsOf | None) -> list[Change]:
     """``--data FOLDER``: the recipe's data set reads FOLDER (``data.root``); a recipe whose data
     has no folder (the built-in procedural data) switches to ``unpaired_folders``, the CycleGAN
-    layout (FOLDER/trainA, trainB, testA, testB)."""
+    layout (FOLDER/trainA, trainB, testA, testB), or from the built-in multi-domain data to
+    ``domain_folders`` (FOLDER/train/<domain>/, FOLDER/test|val/<domain>/)."""
     table = data.get("data") if isinstance(data.get("data"), dict) else {}
     kind = table.get("type")
     fields = fields_of(data, "data", kind) if fields_of is not None and isinstance(kind, str) else None
     root = Change("data.root", str(folder), "--data")
     if fields is not None and "root" in fields:
         return [root]
-    return [Change("data.type", FOLDER_DATASET, "--data"), root]
+    folders = "domain_folders" if kind == "multidomain_procedural" else FOLDER_DATASET  # train/<domain>/ folders
+    return [Change("data.type", folders, "--data"), root]

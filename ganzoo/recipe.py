@@ -255,6 +255,13 @@ def resolve(
                 if problem:
                     warnings.append(f"data: {problem}")
 
+    if method_config is not None and data_config is not None:
+        from ganzoo.data.labels import label_issues
+
+        for where, message in label_issues(method_spec.name, method_spec.cls, method_config, data_spec.name,
+                                           data_spec.cls, data_config, check_data=check_data):
+            issues.append(RecipeIssue(where, message, _origin(where, origins)))
+
     resolved_slots: dict[str, ResolvedComponent] = {}
     for slot_name, slot in slots.items():
         spec, values = _choose(registry, slot.kind, slot_name, data.get(slot_name, {}), slot.default,

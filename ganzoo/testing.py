@@ -7,7 +7,7 @@ module is cheap; torch and the plugins load only when a fixture is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,23 @@ def write_unpaired_folders(root: Path, n: int = 3, size: int = 16, *, n_test: in
         (root / split).mkdir(parents=True, exist_ok=True)
         for i in range(n_test if n_test is not None and split.startswith("test") else n):
             Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / split / f"{i}.png")
+    return root
+
+
+def write_domain_folders(root: Path, domains: Sequence[str] = ("cat", "dog", "wild"), n: int = 3, size: int = 16, *,
+                         test_folder: str = "val", seed: int = 0) -> Path:
+    """``root/train/<domain>/`` and ``root/<test_folder>/<domain>/`` (the AFHQ layout) of ``n``
+    random RGB PNGs each, for tests of multi-domain folder data (``domain_folders``)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", test_folder):
+        for domain in domains:
+            (root / split / domain).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / domain / f"{i}.png")
     return root
 
 

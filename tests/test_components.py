@@ -85,7 +85,10 @@ def test_dataset_defaults(name, tmp_path):
         pytest.skip(f"{name} needs {required}; covered by tests/test_data.py")
     dataset = spec.build(split="train")
     item = dataset[0]
-    assert item["A"].shape[0] in (1, 3) and item["A"].min() >= -1 and item["A"].max() <= 1
+    key = "image" if spec.cls.label_kind else "A"  # multi-domain data: labelled images
+    assert item[key].shape[0] in (1, 3) and item[key].min() >= -1 and item[key].max() <= 1
+    if spec.cls.label_kind:
+        assert spec.cls.label_kind in item and len(dataset.domains) >= 2
 
 
 @pytest.mark.parametrize("name", REGISTRY.names("method"))
@@ -94,17 +97,24 @@ def test_recipe_defaults_build_and_step(name):
 
     # The recipe's own defaults and default components; the networks are narrowed (their
     # full-width defaults are covered above) so that a CPU steps them in seconds.
-    data = {"method": {"type": name}, "data": {"type": "procedural", "image_size": 64}}
+    labelled = bool(REGISTRY.get("method", name).cls.needs_labels)  # multi-domain methods train on labels
+    data = {"method": {"type": name}, "data": {"type": "multidomain_procedural" if labelled else "procedural",
+                                                "image_size": 64}}
     resolved = resolve(data, REGISTRY)
     for slot, comp in resolved.slots.items():
-        narrow = {k: 8 for k in ("ngf", "ndf", "dim") if k in type(comp.config).model_fields}
+        fields = type(comp.config).model_fields
+        narrow = {k: 8 for k in ("ngf", "ndf", "dim", "conv_dim") if k in fields}
+        narrow.update({"image_size": 64} if "image_size" in fields else {})
         data[slot] = {**{k: v for k, v in comp.table().items() if k in narrow or k == "type"}, **narrow}
     resolved = resolve(data, REGISTRY)
     recipe = resolved.build_method()
     size = max(64, 2 ** max(getattr(c.config, "num_downs", 0) for c in resolved.slots.values()))
     batch = {"A": torch.rand(1, 3, size, size) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
+    if labelled:
+        batch = {"image": batch["A"], "domain": torch.tensor([1])}
     for step in recipe.train_steps():
         losses = step.compute(batch)
         assert losses and all(torch.isfinite(v) for v in losses.values())
         sum(losses.values()).backward()
-    assert recipe.translate(batch["A"], "a2b").shape[-2:] == batch["A"].shape[-2:]
+    target = {"target": torch.tensor([0])} if labelled else {}
+    assert recipe.translate(batch["A" if not labelled else "image"], "a2b", **target).shape[-2:] == (size, size)

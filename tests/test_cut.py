@@ -9,10 +9,10 @@ import pytest
 import torch
 from ganzoo_losses import PatchNCEConfig, PatchNCELoss
 from ganzoo_networks import NLayerDiscriminator, ResnetGenerator, load_reference_state_dict, receptive_field
-from ganzoo_networks.antialias import BlurDownsample, BlurUpsample
 from torch import nn
 
 import ganzoo
+from ganzoo.layers import BlurDownsample, BlurUpsample
 from ganzoo.testing import write_unpaired_folders
 
 CUT_LAYERS = ["input", "down1", "down2", "block1", "block5"]

@@ -285,3 +285,19 @@ def test_horse2zebra_recipe_without_data_names_the_download_command(ganzoo_regis
     with pytest.raises(RecipeError) as info:
         load_recipe(RECIPES / "unsb_horse2zebra.toml", [f"data.root='{missing}'"], ganzoo_registry)
     assert f"ganzoo data download cyclegan/horse2zebra --root {missing.parent}" in str(info.value)
+
+
+def test_checkpoints_without_blur_filters_still_load():
+    """ganzoo 0.2's UNSB networks kept their constant blur filters out of the state dict; the
+    shared ganzoo.layers blur modules keep them (as the references do) and accept their absence."""
+    from ganzoo_unsb.networks import TimeResnetGenerator, TimeResnetGeneratorConfig
+
+    g = TimeResnetGenerator(TimeResnetGeneratorConfig(ngf=8, n_blocks=2))
+    state = g.state_dict()
+    old = {k: v for k, v in state.items() if not k.endswith(".filt")}
+    assert len(old) < len(state)
+    fresh = TimeResnetGenerator(TimeResnetGeneratorConfig(ngf=8, n_blocks=2))
+    fresh.load_state_dict(old, strict=True)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    z = torch.zeros(1, g.z_dim)
+    assert torch.equal(fresh.eval()(x, 0, z), g.eval()(x, 0, z))

@@ -25,6 +25,7 @@ from ganzoo.cli import (
     evaluate,
     export,
     plugin,
+    pretrained,
     recipes,
     train,
     translate,
@@ -122,7 +123,8 @@ def _options(
     """A plugin-based GAN zoo for image-to-image translation."""
 
 
-BUILTIN = (components, recipes, train, data, translate, evaluate, export, bench, doctor, plugin, docs, weights)
+BUILTIN = (components, recipes, train, data, translate, evaluate, export, bench, doctor, plugin, docs, weights,
+           pretrained)
 """The modules of the built-in commands, registered in this order."""
 
 for _module in BUILTIN:

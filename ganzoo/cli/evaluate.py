@@ -111,7 +111,7 @@ def evaluate(
                                               quantize=quantize, workers=workers, steps=nfe, seed=seed,
                                               on_batch=lambda _d, k: bar.advance(task, k))
         report = by_steps(reports) if len(nfes) > 1 else reports[nfes[0]]
-        for d in one_sided:
+        for d in one_sided if "columns" not in report.protocol else ():  # multi-domain: no directions
             report.skipped[f"{d}/all metrics"] = (f"method {resolved.method.spec.name} translates "
                                                   f"{', '.join(directions)} only")
         report.protocol["checkpoint"] = str(ckpt_dir)
@@ -177,6 +177,7 @@ def _print_table(console: Any, report: Any, directions: list[str]) -> None:
     from rich.table import Table
 
     keys = list(dict.fromkeys(k.split("/", 1)[1] for k in report.results))
+    directions = report.protocol.get("columns", directions)  # multi-domain: one column per domain pair
     table = Table("Metric", *directions, title=f"Evaluation: {report.protocol.get('split')} split, "
                                                f"{report.protocol.get('items')} items")
     for key in keys:

@@ -146,7 +146,7 @@ def create_plugin(name: str, directory: Path | str = ".", *, force: bool = False
     return target
 
 
-PUBLIC_MODULES = {"ganzoo", "ganzoo.testing"}
+PUBLIC_MODULES = {"ganzoo", "ganzoo.layers", "ganzoo.testing"}
 """Modules a plugin may import: the API (``ganzoo.__all__``) and the pytest fixtures."""
 
 

@@ -14,3 +14,6 @@ def register_components(registrar):
     registrar.dataset("two_folders", "ganzoo.data.two_folders:TwoFoldersDataset")
     registrar.dataset("aligned", "ganzoo.data.paired:AlignedDataset")
     registrar.dataset("paired_folders", "ganzoo.data.paired:PairedFoldersDataset")
+    registrar.dataset("multidomain_procedural", "ganzoo.data.multidomain:MultiDomainProceduralDataset")
+    registrar.dataset("domain_folders", "ganzoo.data.domain_folders:DomainFoldersDataset")
+    registrar.dataset("celeba_attributes", "ganzoo.data.domain_folders:CelebAAttributesDataset")

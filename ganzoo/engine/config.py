@@ -94,7 +94,8 @@ class TrainSection(Section):
         None,
         description="Score whose best value keeps checkpoints/best (with eval_every > 0): DIRECTION/KEY as ganzoo "
         "evaluate reports it, from one of eval_metrics; unset: a2b/psnr on a paired test split, a2b/fid on an "
-        "unpaired one (else the first evaluated score); \"\" disables.",
+        "unpaired one (else the first evaluated score); multi-domain runs: mean/psnr (the mean over domain pairs) or "
+        "SOURCE2TARGET/KEY; \"\" disables.",
     )
     best_mode: Literal["max", "min"] | None = Field(
         None, description="Whether best_metric is better high or low; unset: as its metric says (fid: min).")
@@ -154,7 +155,7 @@ class TrainSection(Section):
         old = re.fullmatch(r"(\w+)_(a2b|b2a)", value)  # runs of ganzoo 0.1 wrote eval/psnr_a2b
         if old:
             value = f"{old[2]}/{old[1]}"
-        if value and not re.fullmatch(r"(a2b|b2a)/\w+", value):
+        if value and not re.fullmatch(r"\w+/\w+", value):  # multi-domain runs: mean/psnr, warm2cool/psnr
             raise ValueError("must be DIRECTION/KEY such as 'a2b/psnr' (as ganzoo evaluate reports), or \"\"")
         return value
 

@@ -104,8 +104,9 @@ def prepare_batch(batch: Batch, device: torch.device, augment: Any, *, paired: b
     """A batch on the device (asynchronously from pinned memory), augmented there (where it is
     cheap), in the networks' memory format."""
     batch = {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
-    if augment is not None:
-        batch = augment.apply_batch(batch, paired=paired)
+    if augment is not None:  # multi-domain items: the image and its references, each on its own
+        keys = ("image", "ref", "ref2") if "image" in batch else ("A", "B")
+        batch = augment.apply_batch(batch, paired=paired and "image" not in batch, keys=keys)
     if channels_last:
         batch = {k: v.contiguous(memory_format=torch.channels_last) if isinstance(v, Tensor) and v.dim() == 4
                  else v for k, v in batch.items()}

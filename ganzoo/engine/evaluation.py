@@ -94,7 +94,7 @@ class Evaluator:
         if not metrics:
             warn(f"no metric can run on this test split: {unused}")
             return None
-        choose_best(t, metrics, directions[0], paired)
+        choose_best(t, metrics, "mean" if getattr(test_set, "label_kind", None) else directions[0], paired)
         return cls(test_set, metrics, runtime, max_items=t.eval_items, directions=directions)
 
     def __call__(self, method: Method, ema: Any = None) -> dict[str, float]:

@@ -38,7 +38,12 @@ def load_trained(
 
     When the run kept a moving average of the generators (``train.ema``), its weights replace
     the generators' (they are what the run evaluated and sampled with); ``ema=False`` loads
-    the last trained weights instead."""
+    the last trained weights instead. A model folder (``ganzoo push``, ``ganzoo pretrained``:
+    :mod:`ganzoo.sharing`) loads too; it holds only the generators it names."""
+    from ganzoo.sharing import is_model_folder, load_model_folder
+
+    if is_model_folder(path):
+        return load_model_folder(path, device=device)
     directory = ckpt.resolve_checkpoint(Path(path))
     recipe = recipe_of(directory)
     if recipe is None:

@@ -38,6 +38,8 @@ class SampleInputs:
     items: list[dict[str, Tensor]]
     split: str
     paired: bool
+    domains: tuple[str, list[str]] | None = None
+    """Of multi-domain data: (label kind, names); each row is then one input in every domain."""
 
     @classmethod
     def build(cls, resolved: Any, train_set: Dataset, seed: int, n: int = SAMPLE_ITEMS) -> SampleInputs:
@@ -52,12 +54,20 @@ class SampleInputs:
             pass
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            items = [{k: dataset[i][k].float() for k in ("A", "B")} for i in range(min(n, len(dataset)))]
-        return cls(items, split, bool(getattr(dataset, "paired", False)))
+            kind = getattr(dataset, "label_kind", None)
+            keys = ("image", kind, "targets") if kind else ("A", "B")
+            items = [{k: v.float() for k, v in dataset[i].items() if k in keys} for i in range(min(n, len(dataset)))]
+        return cls(items, split, bool(getattr(dataset, "paired", False)),
+                   (kind, list(dataset.domains)) if kind else None)
 
     def draw(self, method: Method, ema: Any = None) -> tuple[Any, list[str]]:
         """The labelled grid (a ``PIL.Image``) of ``method`` on these inputs, and its column names."""
-        labels, rows = translate_rows(method, self.items, self.paired, ema)
+        if self.domains is not None:
+            from ganzoo.engine.domain_samples import domain_rows
+
+            labels, rows = domain_rows(method, self.items, *self.domains, ema)
+        else:
+            labels, rows = translate_rows(method, self.items, self.paired, ema)
         return grid_image(labels, rows), labels
 
 

@@ -145,6 +145,8 @@ class StepRunner:
         for loss in self.adversarial:  # lazy regularisation and noise annealing count iterations
             loss.iteration = number
         for step in self.steps:
+            if number % step.every:  # a step of every k-th iteration only (StarGAN's n_critic)
+                continue
             for _ in range(step.repeat):
                 logged.update(self._step(step, batch, number))
         with warnings.catch_warnings():

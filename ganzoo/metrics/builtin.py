@@ -14,3 +14,4 @@ def register_components(registrar):
     registrar.metric("psnr", "ganzoo.metrics.paired:PSNR")
     registrar.metric("ssim", "ganzoo.metrics.paired:SSIM")
     registrar.metric("lpips", "ganzoo.metrics.paired:LPIPS")
+    registrar.metric("diversity", "ganzoo.metrics.diversity:Diversity")

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.base import Metric
+from ganzoo.metrics.diversity import draw_samples
 from ganzoo.metrics.weights import MissingWeightsError
 
 DEFAULT_METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
@@ -145,6 +146,13 @@ def evaluate(
     from ganzoo.engine.runtime import resolve_device
     from ganzoo.inference import TEST_SEED, Translator, check_steps
 
+    if getattr(dataset, "label_kind", None):  # many domains: scores per domain pair (ignores directions)
+        from ganzoo.engine.runtime import resolve_device as _resolve
+        from ganzoo.metrics.multidomain import evaluate_domains
+
+        return evaluate_domains(method, dataset, metrics, EvaluationReport(), device=_resolve(str(device))
+                                if isinstance(device, str) else device, max_items=max_items, batch_size=batch_size,
+                                precision=precision, quantize=quantize, versions=_versions(), on_batch=on_batch)
     steps = check_steps(method, steps)
     seed = TEST_SEED if seed is None else seed
 
@@ -173,6 +181,9 @@ def evaluate(
         for name, metric in metrics.items():
             if metric.needs_pairs and not paired:
                 report.skipped[f"{direction}/{name}"] = "needs ground truth; the split is unpaired"
+                continue
+            if getattr(metric, "needs_samples", False) and not getattr(method, "stochastic_inference", False):
+                report.skipped[f"{direction}/{name}"] = "the method translates each input to one image"
                 continue
             if name in unavailable:
                 report.skipped[f"{direction}/{name}"] = unavailable[name]
@@ -222,6 +233,8 @@ def evaluate(
                     continue
                 try:
                     active[name].update(out, tgt)
+                    if getattr(active[name], "needs_samples", False) and src:  # several outputs per input
+                        active[name].update_samples(draw_samples(translator, torch.stack(src), active[name], quantize))
                 except GanzooError as exc:  # one metric that cannot run must not sink the others
                     report.skipped[f"{direction}/{name}"] = str(exc)
                     del active[name]

@@ -8,25 +8,18 @@ rules of that code the layouts depend on (when a conv has a bias, what instance 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
-Norm = Literal["instance", "batch", "none"]
-InitType = Literal["normal", "xavier", "kaiming", "orthogonal"]
+from ganzoo.layers import InitType, Norm, conv_bias, init_weights, norm_layer
+
+__all__ = ["conv_bias", "init_weights", "norm_layer"]  # re-exported: ganzoo.layers is their home
+
 PaddingType = Literal["reflect", "replicate", "zero"]
 
-_WEIGHTED = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-    nn.Linear,
-)
 _INSTANCE_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 _STALE_INSTANCE_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -80,54 +73,6 @@ def dropout_field(default: bool = False) -> Any:
 
 
 # --------------------------------------------------------------------------- building blocks
-
-
-def norm_layer(kind: Norm) -> Callable[[int], nn.Module]:
-    """A factory ``channels -> module``. Instance norm has neither affine parameters nor running
-    stats, so it adds no state-dict keys: that is what makes reference checkpoints fit."""
-    if kind == "instance":
-        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
-    if kind == "batch":
-        return lambda c: nn.BatchNorm2d(c, affine=True, track_running_stats=True)
-    if kind == "none":
-        return lambda c: nn.Identity()
-    raise ValueError(f"unknown norm '{kind}' (instance, batch, none)")
-
-
-def conv_bias(kind: Norm) -> bool:
-    """Whether a conv that feeds a norm layer gets a bias.
-
-    The reference enables it only for instance norm (batch norm's shift makes it redundant),
-    and, by the way its test is written, not for ``none`` either. Mirrored exactly because
-    the bias keys decide whether a checkpoint loads.
-    """
-    return kind == "instance"
-
-
-def init_weights(module: nn.Module, init_type: InitType = "normal", gain: float = 0.02) -> nn.Module:
-    """Re-initialise ``module`` in place the way the reference's ``init_weights`` does.
-
-    PyTorch's default (kaiming-uniform) init is not what the published GAN results were
-    trained from; N(0, 0.02) is the DCGAN convention those hyper-parameters assume.
-    """
-    for m in module.modules():
-        if isinstance(m, _WEIGHTED):
-            if init_type == "normal":
-                nn.init.normal_(m.weight, 0.0, gain)
-            elif init_type == "xavier":
-                nn.init.xavier_normal_(m.weight, gain=gain)
-            elif init_type == "kaiming":
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            elif init_type == "orthogonal":
-                nn.init.orthogonal_(m.weight, gain=gain)
-            else:
-                raise ValueError(f"unknown init_type '{init_type}' (normal, xavier, kaiming, orthogonal)")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d) and m.affine:
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
-    return module
 
 
 C = TypeVar("C", bound=BaseModel)

@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
-from ganzoo_networks.antialias import BlurDownsample
+from ganzoo.layers import BlurDownsample
 from ganzoo_networks.common import (
     InitType,
     Norm,
@@ -67,7 +67,7 @@ class NLayerDiscriminator(ganzoo.Discriminator):
 
     The first conv has no norm: normalising the raw image would discard its absolute colour.
     With ``antialias`` each strided conv becomes a stride-1 conv followed by a blur-pool
-    (:class:`~ganzoo_networks.antialias.BlurDownsample`), as CUT's discriminator.
+    (:class:`~ganzoo.layers.BlurDownsample`), as CUT's discriminator.
     """
 
     Config = NLayerDiscriminatorConfig

@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
-from ganzoo_networks.antialias import BlurDownsample, BlurUpsample
+from ganzoo.layers import BlurDownsample, BlurUpsample
 from ganzoo_networks.common import (
     InitType,
     Norm,

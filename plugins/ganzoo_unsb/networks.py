@@ -24,8 +24,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import ganzoo
+from ganzoo.layers import BlurDownsample, BlurUpsample, InitType, Norm, init_weights, norm_layer
 
-Norm = Literal["instance", "batch", "none"]
 N_DOWNSAMPLING = 2
 
 
@@ -76,62 +76,10 @@ class PixelNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
 
-class BlurDown(nn.Module):
-    """Anti-aliased 2x subsampling: reflect-pad, [1, 2, 1] x [1, 2, 1] / 16 blur, stride 2."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        k = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).expand(channels, 1, 3, 3).clone(),
-                             persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, stride=2, groups=x.shape[1])
-
-
-class BlurUp(nn.Module):
-    """Anti-aliased 2x upsampling: replicate-pad, transposed conv with [1, 3, 3, 1] x [1, 3, 3, 1]
-    / 16 (x4 for the zeros inserted), cropped to exactly twice the input size."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        k = torch.tensor([1.0, 3.0, 3.0, 1.0])
-        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).expand(channels, 1, 4, 4).clone(),
-                             persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, stride=2, padding=2,
-                               groups=x.shape[1])
-        return y[:, :, 1:-1, 1:-1]
-
-
-def norm_layer(kind: Norm, channels: int) -> nn.Module:
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    return nn.Identity()
-
-
-InitType = Literal["xavier", "normal"]
-
-
-def init_weights(module: nn.Module, init_type: InitType, gain: float) -> None:
-    """Zero biases and, for every conv and linear layer, xavier-normal(gain) weights (the
-    reference's ``--init_type xavier --init_gain 0.02``) or normal(0, gain) (CycleGAN's)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            if init_type == "xavier":
-                nn.init.xavier_normal_(m.weight, gain=gain)
-            else:
-                nn.init.normal_(m.weight, 0.0, gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
 def init_type_field() -> Any:
     return Field("xavier", description="Weight init: xavier (normal, std gain x sqrt(2 / (fan_in + fan_out)), the "
-                 "reference's) or normal (std gain, CycleGAN's: larger, learns faster in short runs).")
+                 "reference's), normal (std gain, CycleGAN's: larger, learns faster in short runs), kaiming or "
+                 "orthogonal (ganzoo.layers.init_weights).")
 
 
 def _padded_conv(dim: int, padding_type: str, bias: bool) -> list[nn.Module]:
@@ -172,11 +120,11 @@ class TimeResBlock(nn.Module):
         super().__init__()
         bias = c.norm == "instance"
         self.conv1 = nn.Sequential(*_padded_conv(dim, c.padding_type, bias))
-        self.norm1 = norm_layer(c.norm, dim)
+        self.norm1 = norm_layer(c.norm)(dim)
         self.time = nn.Linear(cond_dim, dim)
         self.style = nn.Linear(cond_dim, 2 * dim)
         rest: list[nn.Module] = [nn.ReLU(True)] + ([nn.Dropout(0.5)] if c.use_dropout else [])
-        self.conv2 = nn.Sequential(*rest, *_padded_conv(dim, c.padding_type, bias), norm_layer(c.norm, dim))
+        self.conv2 = nn.Sequential(*rest, *_padded_conv(dim, c.padding_type, bias), norm_layer(c.norm)(dim))
 
     def forward(self, x: Tensor, t_emb: Tensor, z_emb: Tensor) -> Tensor:
         h = self.norm1(self.conv1(x))
@@ -203,25 +151,25 @@ class TimeResnetGenerator(ganzoo.Generator):
         bias = c.norm == "instance"
         self.z_dim = width = c.ngf * 2**N_DOWNSAMPLING
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(c.input_nc, c.ngf, 7, bias=bias),
-                                  norm_layer(c.norm, c.ngf), nn.ReLU(True))
+                                  norm_layer(c.norm)(c.ngf), nn.ReLU(True))
         self.down = nn.ModuleList()
         for i in range(N_DOWNSAMPLING):
             ch = c.ngf * 2**i
             if c.antialias:
                 self.down.append(nn.Sequential(nn.Conv2d(ch, 2 * ch, 3, padding=1, bias=bias),
-                                               norm_layer(c.norm, 2 * ch), nn.ReLU(True), BlurDown(2 * ch)))
+                                               norm_layer(c.norm)(2 * ch), nn.ReLU(True), BlurDownsample(2 * ch)))
             else:
                 self.down.append(nn.Sequential(nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1, bias=bias),
-                                               norm_layer(c.norm, 2 * ch), nn.ReLU(True)))
+                                               norm_layer(c.norm)(2 * ch), nn.ReLU(True)))
         self.blocks = nn.ModuleList(TimeResBlock(width, width, c) for _ in range(c.n_blocks))
         up: list[nn.Module] = []
         for i in range(N_DOWNSAMPLING):
             ch = c.ngf * 2 ** (N_DOWNSAMPLING - i)
             if c.antialias_up:
-                up += [BlurUp(ch), nn.Conv2d(ch, ch // 2, 3, padding=1, bias=bias)]
+                up += [BlurUpsample(ch), nn.Conv2d(ch, ch // 2, 3, padding=1, bias=bias)]
             else:
                 up += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)]
-            up += [norm_layer(c.norm, ch // 2), nn.ReLU(True)]
+            up += [norm_layer(c.norm)(ch // 2), nn.ReLU(True)]
         self.up = nn.Sequential(*up, nn.ReflectionPad2d(3), nn.Conv2d(c.ngf, c.output_nc, 7), nn.Tanh())
         self.z_mapping = nn.Sequential(PixelNorm(), *_mlp([width] * (c.n_mlp + 2)))
         self.time_embedding = TimeEmbedding(c.ngf, width)
@@ -304,8 +252,8 @@ class TimeConvBlock(nn.Module):
         stride = 2 if down and not antialias else 1
         self.conv = nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, bias=norm in (None, "instance"))
         self.time = nn.Linear(t_dim, c_out)
-        self.norm = norm_layer(norm, c_out) if norm else nn.Identity()
-        self.down = BlurDown(c_out) if down and antialias else nn.Identity()
+        self.norm = norm_layer(norm)(c_out) if norm else nn.Identity()
+        self.down = BlurDownsample(c_out) if down and antialias else nn.Identity()
 
     def forward(self, x: Tensor, t_emb: Tensor) -> Tensor:
         h = self.conv(x) + self.time(t_emb)[:, :, None, None]
