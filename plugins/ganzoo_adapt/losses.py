@@ -23,20 +23,21 @@ def _flat(logits: Tensor) -> Tensor:
     return logits.flatten(1) if logits.dim() == 4 and logits.shape[-2:] == (1, 1) else logits
 
 
-class TaskCrossEntropy(ganzoo.Loss):
+class TaskCrossEntropy(ganzoo.ReconstructionLoss):
     """Cross-entropy of logits (N, C[, H, W]) against class indices (N[, H, W]), skipping
-    ``ignore_index``; against float multi-hot labels (N, C) it is the per-label binary cross-entropy."""
+    ``ignore_index``; against float labels of the logits' shape (multi-hot) it is the per-label
+    binary cross-entropy. A distance of an output to its target, so a ``ReconstructionLoss``."""
 
     Config = TaskLossConfig
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        logits = _flat(logits)
+    def distance(self, output: Tensor, target: Tensor) -> Tensor:
+        logits = _flat(output)
         if target.is_floating_point():
-            return self.weight * F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
-        return self.weight * F.cross_entropy(logits, target.long(), ignore_index=self.config.ignore_index)
+            return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype).reshape(logits.shape))
+        return F.cross_entropy(logits, target.long(), ignore_index=self.config.ignore_index)
 
 
-class SemanticConsistency(ganzoo.Loss):
+class SemanticConsistency(ganzoo.ReconstructionLoss):
     """CyCADA's semantic consistency (Hoffman et al. 2018): the task model's prediction on the
     translated image should be the class it predicts on the source image. Cross-entropy against
     the source prediction's arg-max (its sigmoid > 0.5 for multi-hot labels), which gets no
@@ -44,11 +45,15 @@ class SemanticConsistency(ganzoo.Loss):
 
     Config = ganzoo.LossConfig
 
-    def forward(self, translated_logits: Tensor, source_logits: Tensor, multi_label: bool = False) -> Tensor:
-        translated, source = _flat(translated_logits), _flat(source_logits).detach()
+    def forward(self, output: Tensor, target: Tensor, multi_label: bool = False) -> Tensor:
+        """``output``: logits on the translated images; ``target``: logits on the source images."""
+        return self.weight * self.distance(output, target, multi_label)
+
+    def distance(self, output: Tensor, target: Tensor, multi_label: bool = False) -> Tensor:
+        translated, source = _flat(output), _flat(target).detach()
         if multi_label:
-            return self.weight * F.binary_cross_entropy_with_logits(translated, (source > 0).to(translated.dtype))
-        return self.weight * F.cross_entropy(translated, source.argmax(1))
+            return F.binary_cross_entropy_with_logits(translated, (source > 0).to(translated.dtype))
+        return F.cross_entropy(translated, source.argmax(1))
 
 
 class GradientReversal(torch.autograd.Function):

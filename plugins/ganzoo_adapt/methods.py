@@ -43,6 +43,8 @@ class TaskBase(ganzoo.Method):
     """What every task method shares: one task network, its predictions and their drawing."""
 
     Config = TaskConfig
+    needs_task_labels = True
+    """Training items carry task labels (``A_mask`` ... : docs/adaptation.md)."""
 
     def __init__(self, config: TaskConfig, parts: ganzoo.Parts):
         super().__init__(config, parts)
@@ -76,8 +78,14 @@ class TaskBase(ganzoo.Method):
         colours = PALETTE.to(x.device)[logits.argmax(1) % len(PALETTE)]  # (N, H, W, 3)
         return colours.permute(0, 3, 1, 2) * 2 - 1
 
+    @property
+    def stride(self) -> int:
+        """Inputs are padded to multiples of the task network's stride (translate, evaluate)."""
+        return self.net.stride
+
     def generators(self) -> dict[str, Any]:
-        return {"net": self.net}
+        """None: a task model generates no images (its ``translate`` only draws predictions)."""
+        return {}
 
 
 class TaskMethodConfig(TaskConfig):
@@ -126,7 +134,7 @@ class TaskMethod(TaskBase):
 
     Config = TaskMethodConfig
     slots = {
-        "task_network": ganzoo.Slot("generator", "seg_unet", help="The task model (seg_unet or task_classifier)."),
+        "task_network": ganzoo.Slot("task_network", "seg_unet", help="The task model (seg_unet or task_classifier)."),
         "task_loss": ganzoo.Slot("loss", "task_ce", help="Cross-entropy on the labels (ignore index 255)."),
         "semantic_loss": ganzoo.Slot(
             "loss", "semantic_consistency", {"weight": 0.0},
@@ -176,7 +184,7 @@ class DANN(TaskBase):
 
     Config = DANNConfig
     slots = {
-        "task_network": ganzoo.Slot("generator", "seg_unet", help="The task model (seg_unet or task_classifier)."),
+        "task_network": ganzoo.Slot("task_network", "seg_unet", help="The task model (seg_unet or task_classifier)."),
         "domain_classifier": ganzoo.Slot("discriminator", "domain_classifier",
                                          help="Judges the task features' domain (input_nc set from the network)."),
         "task_loss": ganzoo.Slot("loss", "task_ce", help="Cross-entropy on the source labels."),

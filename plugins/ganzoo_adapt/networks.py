@@ -21,13 +21,13 @@ def _block(cin: int, cout: int) -> nn.Sequential:
                          nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
 
 
-class SegUNetConfig(ganzoo.GeneratorConfig):
+class SegUNetConfig(ganzoo.TaskNetworkConfig):
     output_nc: int = Field(4, gt=1, description="Number of classes (the procedural data: background + 3 kinds).")
     ngf: int = Field(16, gt=0, description="Channels of the first level; doubled at each level down.")
     depth: int = Field(2, ge=1, le=5, description="Down-sampling levels (inputs must be multiples of 2^depth).")
 
 
-class SegUNet(ganzoo.Generator):
+class SegUNet(ganzoo.TaskNetwork):
     """A small U-Net (Ronneberger et al. 2015): image -> per-pixel class logits."""
 
     Config = SegUNetConfig
@@ -73,19 +73,16 @@ class SegUNet(ganzoo.Generator):
     def head(self, features: Tensor) -> Tensor:
         return self.classify(features)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.embed(x))
 
-
-class TaskClassifierConfig(ganzoo.GeneratorConfig):
+class TaskClassifierConfig(ganzoo.TaskNetworkConfig):
     output_nc: int = Field(3, gt=0, description="Number of classes (or of labels, for multi-hot labels).")
     ndf: int = Field(16, gt=0, description="Channels of the first conv; doubled at each stride-2 level.")
     n_layers: int = Field(3, ge=1, le=6, description="Stride-2 levels before global average pooling.")
 
 
-class TaskClassifier(ganzoo.Generator):
-    """A small CNN classifier: image -> (N, output_nc, 1, 1) logits (a 1x1 map, so it fits the
-    generator interface and the same losses as the segmenter)."""
+class TaskClassifier(ganzoo.TaskNetwork):
+    """A small CNN classifier: image -> (N, output_nc, 1, 1) logits (a 1x1 map, so the same losses
+    and code paths serve it and the segmenter)."""
 
     Config = TaskClassifierConfig
 
@@ -107,9 +104,6 @@ class TaskClassifier(ganzoo.Generator):
 
     def head(self, features: Tensor) -> Tensor:
         return self.classify(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.embed(x))
 
 
 class DomainClassifierConfig(ganzoo.DiscriminatorConfig):

@@ -5,13 +5,11 @@ import ganzoo
 
 @ganzoo.hookimpl
 def register_components(registrar: ganzoo.Registrar) -> None:
-    # Task networks are registered as generators (a network from images: per-pixel class logits,
-    # or a classifier's logits as a 1x1 map); the domain classifier judges feature maps, as a
-    # discriminator judges images.
-    registrar.generator("seg_unet", "ganzoo_adapt.networks:SegUNet",
+    registrar.component("task_network", "seg_unet", "ganzoo_adapt.networks:SegUNet",
                         summary="Small U-Net segmenter: image -> per-pixel class logits (output_nc classes).")
-    registrar.generator("task_classifier", "ganzoo_adapt.networks:TaskClassifier",
+    registrar.component("task_network", "task_classifier", "ganzoo_adapt.networks:TaskClassifier",
                         summary="Small CNN classifier: image -> (N, output_nc, 1, 1) class logits.")
+    # The domain classifier judges feature maps, as a discriminator judges images.
     registrar.discriminator("domain_classifier", "ganzoo_adapt.networks:DomainClassifier",
                             summary="DANN's domain classifier: a feature map -> source/target logit per patch.")
     registrar.loss("task_ce", "ganzoo_adapt.losses:TaskCrossEntropy",
