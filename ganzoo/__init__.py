@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first u
     from ganzoo.config import ComponentConfig
     from ganzoo.engine.health_rules import HealthContext, HealthFinding
     from ganzoo.metrics.base import Metric, MetricConfig
+    from ganzoo.metrics.weights import resolve_weights
     from ganzoo.optim import OptimizerConfig, ScheduleConfig
     from ganzoo.pool import ImagePool
     from ganzoo.registry import Registrar
@@ -65,6 +66,7 @@ _LAZY = {
     "ganzoo.config": ("ComponentConfig",),
     "ganzoo.engine.health_rules": ("HealthContext", "HealthFinding"),
     "ganzoo.metrics.base": ("Metric", "MetricConfig"),
+    "ganzoo.metrics.weights": ("resolve_weights",),
     "ganzoo.optim": ("OptimizerConfig", "ScheduleConfig"),
     "ganzoo.pool": ("ImagePool",),
     "ganzoo.registry": ("Registrar",),
@@ -152,5 +154,6 @@ __all__ = [
     "hookimpl",
     "lazy_exports",
     "load",
+    "resolve_weights",
     "train",
 ]

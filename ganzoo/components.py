@@ -316,6 +316,10 @@ class Dataset(torch.utils.data.Dataset, abc.ABC):
 
     Config: ClassVar[type[ComponentConfig]] = DatasetConfig
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    task: ClassVar[str] = "translation"
+    """What the items are for: ``translation`` (two domains), ``multi-domain``,
+    ``super-resolution``, ... Results of different tasks are not comparable, so ``ganzoo bench``
+    groups the built-in quickstarts by their data set's task into one suite each."""
     label_kind: ClassVar[Literal["domain", "attributes"] | None] = None
     """None for two-domain data (items ``"A"`` and ``"B"``). A multi-domain data set's items are
     ``{"image": CHW, "domain": long scalar}`` (one domain per image, as AFHQ) or ``{"image": CHW,

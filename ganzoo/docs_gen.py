@@ -84,7 +84,7 @@ def config_rows(model: type[BaseModel], prefix: str = "", instance: BaseModel | 
             rows.extend(config_rows(annotation, f"{prefix}{name}.", nested))
             continue
         default = _literal(value) if has_default else "(required)"
-        rows.append((prefix + name, type_name(annotation), default, info.description or ""))
+        rows.append((prefix + (info.alias or name), type_name(annotation), default, info.description or ""))
     return rows
 
 

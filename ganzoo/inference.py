@@ -92,10 +92,12 @@ def translate_padded(fn: Callable[[Tensor], Tensor], x: Tensor, stride: int, min
     """``fn(x)`` for any spatial size: reflect-pad to ``stride`` (and ``min_size``), run, crop back."""
     padded, pads = pad_to_multiple(x, stride, min_size=min_size)
     y = fn(padded)
-    if y.shape[-2:] != padded.shape[-2:]:
+    scale = y.shape[-1] // padded.shape[-1]  # 1, or a super-resolution network's factor
+    if scale < 1 or y.shape[-2:] != (padded.shape[-2] * scale, padded.shape[-1] * scale):
         raise GanzooError(f"the generator changed the image size ({tuple(padded.shape[-2:])} -> "
-                          f"{tuple(y.shape[-2:])}); translate needs a size-preserving generator")
-    return crop_padding(y, pads)
+                          f"{tuple(y.shape[-2:])}); translate needs a size-preserving (or whole-factor "
+                          "up-scaling) generator")
+    return crop_padding(y, tuple(p * scale for p in pads))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- test-time mode
@@ -168,7 +170,9 @@ def check_direction(method: nn.Module, direction: str) -> None:
 
 class Translator:
     """A callable batch translator: images (N, C, H, W) in [-1, 1] of any size -> translated
-    images of the same size in [-1, 1] (float32, clamped), without gradients.
+    images of the same size (or ``scale`` times larger, for super-resolution) in [-1, 1]
+    (float32, clamped), without gradients; with ``tile`` set, large images go through
+    overlapping tiles (:mod:`ganzoo.tiling`).
 
     Built from a trained method and a direction, or from a bare generator (an imported
     reference checkpoint), so that the CLI, the evaluator and the benchmark share one path.
@@ -181,6 +185,10 @@ class Translator:
         self.min_size = stride
         self.dtype = resolve_precision(precision, device)
         self.in_channels, self.out_channels = in_channels, out_channels
+        # Overlapping tiles for large images (ganzoo.tiling); 0: whole images. A method may
+        # set a default in its config (``tile``, ``tile_overlap``: the SR methods).
+        cfg = getattr(method, "config", None)
+        self.tile, self.tile_overlap = int(getattr(cfg, "tile", 0) or 0), int(getattr(cfg, "tile_overlap", 16))
 
     @classmethod
     def from_method(cls, method: nn.Module, direction: str = "a2b", *, device: torch.device | None = None,
@@ -241,7 +249,13 @@ class Translator:
         while True:
             try:
                 with autocast(self.device, self.dtype):
-                    y = translate_padded(self.fn, x, self.stride, self.min_size)
+                    if self.tile and max(x.shape[-2:]) > self.tile:
+                        from ganzoo.tiling import translate_tiled
+
+                        y = translate_tiled(lambda t: translate_padded(self.fn, t, self.stride, self.min_size), x,
+                                            self.tile, self.tile_overlap, self.stride)
+                    else:
+                        y = translate_padded(self.fn, x, self.stride, self.min_size)
                 return y.float().clamp(-1, 1)
             except (RuntimeError, ValueError) as exc:
                 # A multiple of the stride can still be too small for layers deep in the network

@@ -32,11 +32,15 @@ class OptimizerConfig(ComponentConfig):
 class ScheduleConfig(ComponentConfig):
     """How the learning rate changes over the run (applied per iteration)."""
 
-    policy: Literal["constant", "linear", "step", "cosine"] = Field(
+    policy: Literal["constant", "linear", "step", "multistep", "cosine"] = Field(
         "linear",
         description="constant; linear: constant until decay_start then linearly to 0 (CycleGAN); "
-        "step: x gamma every step_size iterations (UNIT); cosine: cosine to 0.",
+        "step: x gamma every step_size iterations (UNIT); multistep: x gamma at each of milestones (ESRGAN); "
+        "cosine: cosine to 0.",
     )
+    milestones: list[int] = Field(
+        default_factory=list, description="multistep: iterations at which the lr is multiplied by gamma "
+        "(ESRGAN's GAN stage: [50000, 100000, 200000, 300000]).")
     decay_start: float = Field(
         0.5, ge=0, le=1, description="linear: fraction of the run at constant lr before the decay."
     )
@@ -57,6 +61,8 @@ def lr_factor(schedule: ScheduleConfig, iteration: int, total: int) -> float:
         factor *= 1.0 - max(0, iteration - start) / span if iteration >= start else 1.0
     elif schedule.policy == "step":
         factor *= schedule.gamma ** (iteration // schedule.step_size)
+    elif schedule.policy == "multistep":
+        factor *= schedule.gamma ** sum(iteration >= m for m in schedule.milestones)
     elif schedule.policy == "cosine":
         factor *= 0.5 * (1.0 + math.cos(math.pi * min(iteration, total) / total))
     return max(factor, 0.0)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ganzoo import renamed
 from ganzoo.components import Dataset, Method
-from ganzoo.engine.config import SECTIONS, RunSection, TrainSection
+from ganzoo.engine.config import SECTIONS, InitSection, RunSection, TrainSection
 from ganzoo.errors import DataError, RecipeError, RecipeIssue, UnknownComponentError, did_you_mean
 from ganzoo.overrides import Overrides, apply_overrides, data_folder_changes, parse_changes
 from ganzoo.registry import ComponentSpec, Registry
@@ -69,6 +69,8 @@ class ResolvedRecipe:
     """What the command line's changes did beyond setting values (dropped fields, a new run name)."""
     warnings: list[str] = field(default_factory=list)
     """Problems that do not stop training but change what it measures (no test split)."""
+    init: InitSection = field(default_factory=InitSection)
+    """Where a new run's generators start from (``[init] from = "runs/..."``)."""
 
     @property
     def name(self) -> str:
@@ -82,6 +84,8 @@ class ResolvedRecipe:
             "method": self.method.table(),
             "data": self.data.table(),
             **{slot: comp.table() for slot, comp in self.slots.items()},
+            **({"init": self.init.model_dump(mode="json", by_alias=True, exclude_none=True)}
+               if self.init.from_ else {}),
         }
 
     def to_toml(self) -> str:
@@ -94,8 +98,15 @@ class ResolvedRecipe:
         arguments change config fields of that one instance (``input_nc=1``), validated."""
         return {slot: comp.variant for slot, comp in self.slots.items()}
 
-    def build_method(self) -> Method:
-        return self.method.spec.cls(self.method.config, self.parts())
+    def build_method(self, *, init: bool = False) -> Method:
+        """The method with fresh weights; ``init``: its generators loaded from ``[init] from``
+        (what a new training run does; a resumed or loaded run has its own weights)."""
+        method = self.method.spec.cls(self.method.config, self.parts())
+        if init and self.init.from_:
+            from ganzoo.engine.init_from import init_generators
+
+            init_generators(method, self.init)
+        return method
 
     def build_dataset(self, split: str = "train") -> Dataset:
         return self.data.build(split=split)
@@ -286,6 +297,7 @@ def resolve(
         data=ResolvedComponent("data", data_spec, data_config),
         slots=resolved_slots,
         warnings=warnings,
+        init=sections["init"],  # type: ignore[arg-type]
     )
 
 

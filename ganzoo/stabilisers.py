@@ -106,7 +106,9 @@ def spectral_norm(module: nn.Module) -> nn.Module:
     from torch.nn.utils import parametrizations, parametrize
 
     for layer in [m for m in module.modules() if isinstance(m, _SN_LAYERS)]:
-        if parametrize.is_parametrized(layer, "weight"):
+        # already normalised: by parametrization, or by the older hook API (weight_orig), as
+        # Real-ESRGAN's U-Net D normalises all its convs but the first and last
+        if parametrize.is_parametrized(layer, "weight") or hasattr(layer, "weight_orig"):
             continue
         parametrizations.spectral_norm(layer)
         layer._register_load_state_dict_pre_hook(_plain_weight_into_sn, with_module=True)

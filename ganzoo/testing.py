@@ -181,7 +181,12 @@ class MethodContract:
     overrides: tuple[str, ...] = ()
     """``--set`` overrides that make the networks tiny."""
     size: int = 16
-    """Side of the procedural images."""
+    """Side of the procedural images (of the inputs, for a super-resolution method)."""
+    data: str = ""
+    """The body of the ``[data]`` table (TOML lines) for a method that needs other data than the
+    procedural set (super-resolution: ``type = "sr_procedural"``...); empty: the procedural set."""
+    scale: int = 1
+    """How many times larger than its input an output is (a super-resolution method's factor)."""
 
     def _recipe(self, tmp_path: Path, *more: str) -> Any:
         from ganzoo.plugins import get_registry
@@ -194,8 +199,9 @@ class MethodContract:
             "[train]\niterations = 3\nbatch_size = 2\nlog_every = 1\nsample_every = 0\ncheckpoint_every = 2\n"
             "eval_items = 2\neval_metrics = []\n\n"
             f"[method]\ntype = \"{self.method}\"\n\n"
-            f"[data]\ntype = \"procedural\"\nimage_size = {self.size}\ntrain_size = 8\ntest_size = 2\n"
-            f"paired_train = {'true' if paired else 'false'}\n")
+            + (f"[data]\n{self.data}\n" if self.data else
+               f"[data]\ntype = \"procedural\"\nimage_size = {self.size}\ntrain_size = 8\ntest_size = 2\n"
+               f"paired_train = {'true' if paired else 'false'}\n"))
         return load_recipe(path, [*self.overrides, *more])
 
     def _fit(self, tmp_path: Path, run_dir: Path, *more: str, resume: bool = False) -> Any:
@@ -278,7 +284,7 @@ class MethodContract:
             translator = Translator.from_method(method, direction)
             x = torch.rand(2, translator.in_channels, self.size + 3, self.size - 3) * 2 - 1
             y = translator(x)
-            assert y.shape == (2, translator.out_channels, *x.shape[-2:])
+            assert y.shape == (2, translator.out_channels, *(side * self.scale for side in x.shape[-2:]))
             assert torch.isfinite(y).all() and y.abs().max() <= 1
 
     def test_exports_to_torchscript(self, tmp_path: Path) -> None:

@@ -329,12 +329,19 @@ def test_a_real_clock_stops_on_time(tiny_recipe, tmp_path, monkeypatch):
 # ---------------------------------------------------------------- suites, the command, the leaderboard
 
 
-def test_translation_quick_holds_every_builtin_quickstart():
-    suite = collect_suites()["translation-quick"]
-    found = sorted(p.name for p in suite.recipe_paths())
-    assert found == sorted(p.name for p in (ROOT / "recipes").glob("*quickstart*.toml"))
-    assert "quickstart.toml" in found
-    assert suite.budget_seconds and len(suite.seeds) == 3
+def test_the_quickstart_suites_hold_every_builtin_quickstart_once_by_task():
+    """Every quickstart is in the suite of its data set's task, except the SR GAN stage, which
+    starts from another run ([init] from)."""
+    suites = collect_suites()
+    by_suite = {name: sorted(p.name for p in suites[name].recipe_paths())
+                for name in ("translation-quick", "multidomain-quick", "sr-quick")}
+    everything = [name for names in by_suite.values() for name in names]
+    assert sorted(everything + ["esrgan_quickstart.toml"]) == sorted(
+        p.name for p in (ROOT / "recipes").glob("*quickstart*.toml"))
+    assert {"quickstart.toml", "cut_quickstart.toml", "munit_quickstart.toml"} <= set(by_suite["translation-quick"])
+    assert by_suite["multidomain-quick"] == ["stargan_quickstart.toml", "starganv2_quickstart.toml"]
+    assert by_suite["sr-quick"] == ["sr_quickstart.toml"]
+    assert all(suites[name].budget_seconds and len(suites[name].seeds) == 3 for name in by_suite)
 
 
 def test_plugins_add_suites_and_a_failing_hook_is_isolated(tmp_path):

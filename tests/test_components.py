@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -12,10 +14,13 @@ REGISTRY = load_plugins().registry
 torch.set_grad_enabled(True)
 
 
-def _input_size(spec) -> int:
-    # U-Nets need 2**num_downs pixels; everything else runs at 32 px.
-    downs = spec.config.model_fields.get("num_downs")
-    return 2 ** downs.default if downs is not None else 32
+def _input_size(spec, default: int = 32) -> int:
+    # U-Nets need 2**num_downs pixels, a fixed-size discriminator (SR's vgg_sr) its input_size;
+    # everything else runs at `default` px.
+    fields = spec.config.model_fields
+    if "num_downs" in fields:
+        return 2 ** fields["num_downs"].default
+    return fields["input_size"].default if "input_size" in fields else default
 
 
 @pytest.mark.parametrize("name", REGISTRY.names("generator"))
@@ -27,15 +32,21 @@ def test_generator_defaults_forward(name):
     x = torch.rand(1, net.config.input_nc, size, size) * 2 - 1
     with torch.no_grad():
         y = net.eval()(x)
-    assert y.shape == (1, net.config.output_nc, size, size)
-    assert y.abs().max() <= 1.0 + 1e-6  # tanh output in the image range
+    scale = getattr(net, "scale", 1)  # super-resolution generators up-scale
+    assert y.shape == (1, net.config.output_nc, size * scale, size * scale)
+    if scale == 1:
+        assert y.abs().max() <= 1.0 + 1e-6  # tanh output in the image range
+    else:  # SR networks end in a conv, as their references (inference clamps to the image range)
+        assert torch.isfinite(y).all()
 
 
 @pytest.mark.parametrize("name", REGISTRY.names("discriminator"))
 def test_discriminator_defaults_forward(name):
-    net = REGISTRY.get("discriminator", name).build()
+    spec = REGISTRY.get("discriminator", name)
+    net = spec.build()
     assert isinstance(net, Discriminator)
-    out = net(torch.randn(2, net.config.input_nc, 64, 64))
+    size = _input_size(spec, 64)
+    out = net(torch.randn(2, net.config.input_nc, size, size))
     outs = [out] if isinstance(out, torch.Tensor) else out
     assert all(o.shape[0] == 2 and torch.isfinite(o).all() for o in outs)
 
@@ -60,10 +71,13 @@ def test_loss_defaults_forward_and_backward(name):
         value.backward()
         assert value.ndim == 0 and value > 0 and fake.grad is not None
         return
-    loss = spec.build(name=name)
+    # a loss on a pretrained network (SR's perceptual loss) runs on random weights here
+    loss = spec.build({"random_weights": True} if "random_weights" in spec.config.model_fields else {}, name=name)
     if isinstance(loss, AdversarialLoss):
         d = TinyD()
-        g_loss = loss.generator_loss(d, fake)
+        # a relativistic loss compares with D's scores of reals in G's step too
+        needs_real = "real" in inspect.signature(loss.generator_loss).parameters
+        g_loss = loss.generator_loss(d, fake, **({"real": real} if needs_real else {}))
         d_loss = loss.discriminator_loss(d, real, fake)
         assert g_loss.ndim == 0 and d_loss.ndim == 0
         g_loss.backward()
@@ -101,15 +115,21 @@ def test_recipe_defaults_build_and_step(name):
     data = {"method": {"type": name}, "data": {"type": "multidomain_procedural" if labelled else "procedural",
                                                 "image_size": 64}}
     resolved = resolve(data, REGISTRY)
+    # a super-resolution method (its generator has a scale) learns LR -> HR pairs
+    scale = getattr(resolved.slots["generator"].config, "scale", 1) if "generator" in resolved.slots else 1
     for slot, comp in resolved.slots.items():
         fields = type(comp.config).model_fields
-        narrow = {k: 8 for k in ("ngf", "ndf", "dim", "conv_dim") if k in fields}
+        narrow = {k: 8 for k in ("ngf", "ndf", "dim", "conv_dim", "nf") if k in fields}
         narrow.update({"image_size": 64} if "image_size" in fields else {})
-        data[slot] = {**{k: v for k, v in comp.table().items() if k in narrow or k == "type"}, **narrow}
+        narrow |= {k: v for k, v in (("n_blocks", 1), ("random_weights", True)) if k in fields and scale > 1}
+        data[slot] = {**{k: v for k, v in comp.table().items() if k in narrow or k in ("type", "input_size")},
+                      **narrow}
     resolved = resolve(data, REGISTRY)
     recipe = resolved.build_method()
-    size = max(64, 2 ** max(getattr(c.config, "num_downs", 0) for c in resolved.slots.values()))
-    batch = {"A": torch.rand(1, 3, size, size) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
+    size = max(64, 2 ** max(getattr(c.config, "num_downs", 0) for c in resolved.slots.values()),
+               *(getattr(c.config, "input_size", 0) for c in resolved.slots.values()))
+    low = size // scale
+    batch = {"A": torch.rand(1, 3, low, low) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
     if labelled:
         batch = {"image": batch["A"], "domain": torch.tensor([1])}
     if getattr(recipe, "needs_task_labels", False):  # domain adaptation: per-pixel class labels of both domains

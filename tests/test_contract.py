@@ -46,3 +46,20 @@ class TestUNSB(MethodContract):
     overrides = ("generator.ngf=4", "generator.n_blocks=5", "generator.n_mlp=1", "discriminator.ndf=4",
                  "discriminator.n_layers=2", "energy.ndf=4", "energy.n_layers=2", "nce_loss.num_patches=16",
                  "nce_loss.mlp_width=8")
+
+
+SR_DATA = 'type = "sr_procedural"\nscale = 2\nimage_size = 32\ngt_size = 32\ntrain_size = 8\ntest_size = 2'
+TINY_RRDB = ("generator.nf=4", "generator.gc=4", "generator.n_blocks=1", "generator.scale=2")
+
+
+class TestSRPSNR(MethodContract):
+    method = "sr_psnr"
+    overrides = TINY_RRDB
+    data, scale = SR_DATA, 2
+
+
+class TestESRGAN(MethodContract):
+    method = "esrgan"
+    overrides = (*TINY_RRDB, "discriminator.ndf=4", "discriminator.input_size=32",
+                 "perceptual_loss.random_weights=true")
+    data, scale = SR_DATA, 2

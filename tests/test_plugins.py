@@ -136,7 +136,7 @@ def test_unknown_component_suggests_and_points_to_listing():
 def test_listing_filters_by_kind_and_glob():
     registry = load_plugins().registry
     names = [s.name for s in registry.list("generator", "*resnet*")]
-    assert names == ["resnet_6blocks", "resnet_9blocks", "unsb_resnet_9blocks"]
+    assert names == ["resnet_6blocks", "resnet_9blocks", "srresnet_16blocks", "unsb_resnet_9blocks"]
     assert [s.name for s in registry.list("generator", "resnet_*")] == ["resnet_6blocks", "resnet_9blocks"]
     assert all(s.kind == "loss" for s in registry.list("loss"))
 

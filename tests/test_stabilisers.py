@@ -183,8 +183,10 @@ def test_spectral_norm_on_every_discriminator_keeps_state_dict_loading(ganzoo_re
         spec = ganzoo_registry.get("discriminator", name)
         small = {k: v for k, v in {"ndf": 8, "dim": 8, "n_layer": 2, "num_scales": 2}.items()
                  if k in spec.config.model_fields}
-        channels = spec.make_config(small).input_nc  # UNSB's energy net takes two (x_t, x_1) pairs
-        x = torch.rand(2, channels, 32, 32) * 2 - 1
+        config = spec.make_config(small)
+        channels = config.input_nc  # UNSB's energy net takes two (x_t, x_1) pairs
+        size = getattr(config, "input_size", 32)  # a fixed-size D (SR's vgg_sr) at its size
+        x = torch.rand(2, channels, size, size) * 2 - 1
         _check_spectral_norm(spec, small, x, tmp_path / f"{name}.pt")
 
 

@@ -36,9 +36,7 @@ class BenchSuite:
         return [Path(p) for p in found]
 
 
-def quickstart_recipes() -> list[Path]:
-    """Every built-in ``*quickstart*.toml`` (:func:`ganzoo.recipe_files.builtin_folder`: in the
-    wheel or the checkout): one per method, each on the built-in data."""
+def _builtin_quickstarts() -> list[Path]:
     from ganzoo.recipe_files import builtin_folder
 
     folder = builtin_folder()
@@ -47,12 +45,56 @@ def quickstart_recipes() -> list[Path]:
     return sorted(folder.glob("*quickstart*.toml"))
 
 
+def quickstarts_for(task: str) -> Callable[[], list[Path]]:
+    """The built-in ``*quickstart*.toml`` (:func:`ganzoo.recipe_files.builtin_folder`: in the
+    wheel or the checkout) whose data set's :attr:`ganzoo.Dataset.task` is ``task``: one per
+    method, each on the built-in data, so a method that ships a quickstart joins its task's
+    comparison without anyone editing a list. A recipe that starts from another run
+    (``[init] from``, e.g. a GAN stage after a PSNR stage) is left out: it cannot run alone."""
+
+    def find() -> list[Path]:
+        from ganzoo.plugins import get_registry
+        from ganzoo.recipe import read_toml
+
+        registry, found = get_registry(), []
+        for path in _builtin_quickstarts():
+            recipe = read_toml(path)
+            data_type = recipe.get("data", {}).get("type")
+            if "init" in recipe or ("dataset", data_type) not in registry:
+                continue
+            if getattr(registry.get("dataset", data_type).cls, "task", "translation") == task:
+                found.append(path)
+        return found
+
+    find.__name__ = f"{task}_quickstarts"
+    return find
+
+
+quickstart_recipes = quickstarts_for("translation")
+
+
 BUILTIN_SUITES = (
     BenchSuite(
         name="translation-quick",
-        description="every built-in method's quickstart recipe (built-in 32 px data, paired test split), "
-                    "60 s of training each, 3 seeds",
+        description="every built-in two-domain method's quickstart recipe (built-in 32 px data, paired test "
+                    "split), 60 s of training each, 3 seeds",
         recipes=quickstart_recipes,
+        budget_seconds=60.0,
+        seeds=(0, 1, 2),
+    ),
+    BenchSuite(
+        name="multidomain-quick",
+        description="every built-in multi-domain method's quickstart recipe (built-in 32 px data in 3 styles, "
+                    "every test scene in every domain; PSNR per domain pair), 60 s of training each, 3 seeds",
+        recipes=quickstarts_for("multi-domain"),
+        budget_seconds=60.0,
+        seeds=(0, 1, 2),
+    ),
+    BenchSuite(
+        name="sr-quick",
+        description="the built-in super-resolution quickstart (x4 on the built-in textured scenes; PSNR/SSIM on "
+                    "Y beside bicubic), 60 s of training each, 3 seeds",
+        recipes=quickstarts_for("super-resolution"),
         budget_seconds=60.0,
         seeds=(0, 1, 2),
     ),

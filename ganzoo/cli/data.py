@@ -46,7 +46,8 @@ def list_datasets(
         table.add_column("Description")
         for e in items:
             size = f"~{e.size}" if e.size else ""
-            summary = e.summary if e.downloadable else f"{e.summary} [yellow](not downloadable: license)[/yellow]"
+            why = "steps: ganzoo data download " + e.name if e.source == "sr" else "license"
+            summary = e.summary if e.downloadable else f"{e.summary} [yellow](not downloadable: {why})[/yellow]"
             table.add_row(e.key, e.kind, e.dataset or "-", size, summary)
         out.print(table)
         out.print("A bare name works when only one source has it, e.g. [bold]ganzoo data download horse2zebra[/bold]; "

@@ -29,12 +29,15 @@ class Directions(Choice):
     both = "both"
 
 
+DEFAULT_METRICS = "fid,kid,psnr,ssim,lpips"
+"""What ``--metrics`` defaults to; a run that evaluated with ``sr`` (super-resolution) gets sr,lpips."""
+
+
 def evaluate(
     source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
-    metrics: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--metrics", "-m", help="Comma-separated registered metrics (see: ganzoo list-components metric); "
-        "default: fid,kid,psnr,ssim,lpips, or a task method's task_metrics (docs/adaptation.md).",
-        show_default=False)] = None,
+    metrics: Annotated[str, typer.Option(
+        "--metrics", "-m", help="Comma-separated registered metrics (see: ganzoo list-components metric).")
+    ] = DEFAULT_METRICS,
     split: Annotated[str, typer.Option(help="Data split to evaluate on.")] = "test",
     data: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - typer on 3.10
         "--data", help="Override the run's data table: KEY=VALUE (e.g. root=datasets/horse2zebra; "
@@ -77,11 +80,6 @@ def evaluate(
         if any(d not in ("a2b", "b2a") for d in directions):
             raise GanzooError(f"--direction must be a2b, b2a or both, got '{direction}'")
         registry = plugins().registry
-        dev = runtime_options(device, precision)
-        loaded = None
-        if metrics is None:  # a task method (docs/adaptation.md) is scored with its task metrics by default
-            loaded = load_trained(source, device=dev)
-            metrics = ",".join(getattr(loaded[1], "task_metrics", ())) or "fid,kid,psnr,ssim,lpips"
         names = [m.strip() for m in metrics.split(",") if m.strip()]
         options = nested_options(metric_option, "--metric-option")
         for name in names:
@@ -92,8 +90,15 @@ def evaluate(
             if lpips_weights is not None and "backbone_weights" in fields:
                 options.setdefault(name, {}).setdefault("backbone_weights", str(lpips_weights))
         metric_objs = build_metrics(names, options, registry)
+        dev = runtime_options(device, precision)
         nfes = _step_list(steps)
-        resolved, method, ckpt_dir = loaded or load_trained(source, device=dev)
+        resolved, method, ckpt_dir = load_trained(source, device=dev)
+        if metrics == DEFAULT_METRICS and "sr" in (resolved.train.eval_metrics or ()):
+            # a super-resolution run: its protocol (Y, border, bicubic beside) rather than the translation set
+            metric_objs = build_metrics(["sr", "lpips"], options, registry)
+        elif metrics == DEFAULT_METRICS and getattr(method, "task_metrics", None):
+            # a task run (domain adaptation): its task metrics on the predictions (docs/adaptation.md)
+            metric_objs = build_metrics(list(method.task_metrics), options, registry)
         one_sided = [d for d in directions if d not in method.directions]
         if one_sided and direction != "both":
             check_direction(method, direction)  # raises, saying what the method translates

@@ -77,11 +77,18 @@ def translate(
                      "(--to Blond_Hair=1,Male=0; the others keep what the model's classifier sees).",
         show_default=False)] = None,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+    tile: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        min=0, help="Translate images larger than this (input px) in overlapping tiles, so memory stays bounded "
+        "(0: whole images; default: the recipe's method.tile, if any).", show_default=False)] = None,
+    tile_overlap: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        min=0, help="Input px of context around each tile (default: the recipe's, else 16).",
+        show_default=False)] = None,
 ) -> None:
     """Translate images with a trained run, a checkpoint, or a reference generator checkpoint.
 
     Images of any size: each is reflect-padded to the generator's stride, translated and
-    cropped back, so outputs have exactly the inputs' sizes.
+    cropped back, so outputs have exactly the inputs' sizes (``scale`` times them for a
+    super-resolution run); ``--tile`` bounds the memory of large images.
     """
     with user_errors():
         import torch
@@ -150,6 +157,10 @@ def translate(
                                                 precision=precision, steps=steps, seed=seed, reference=reference,
                                                 target=target)
             label = f"{ckpt_dir.name} " + (f"-> {to}" if to else direction) + (f" NFE {steps}" if steps else "")
+        if tile is not None:
+            translator.tile = tile
+        if tile_overlap is not None:
+            translator.tile_overlap = tile_overlap
         dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[translator.dtype]
         err.print(f"{len(jobs)} images -> {out_dir}  device: {dev}  precision: {dtype}  stride: {translator.stride}",
                   highlight=False)

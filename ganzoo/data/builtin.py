@@ -17,3 +17,8 @@ def register_components(registrar):
     registrar.dataset("multidomain_procedural", "ganzoo.data.multidomain:MultiDomainProceduralDataset")
     registrar.dataset("domain_folders", "ganzoo.data.domain_folders:DomainFoldersDataset")
     registrar.dataset("celeba_attributes", "ganzoo.data.domain_folders:CelebAAttributesDataset")
+    registrar.dataset("sr_folders", "ganzoo.data.sr:SRFoldersDataset", config="ganzoo.data.sr:SRFoldersConfig",
+                      summary="Super-resolution pairs from a folder of HR images (LR by degradation or LR folder).")
+    registrar.dataset("sr_procedural", "ganzoo.data.sr_procedural:SRProceduralDataset",
+                      config="ganzoo.data.sr_procedural:SRProceduralConfig",
+                      summary="Built-in super-resolution data: textured procedural scenes, LR made on the fly.")

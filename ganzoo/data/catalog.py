@@ -43,7 +43,7 @@ CITYSCAPES_NOTE = (
 class CatalogEntry:
     """One downloadable archive: where it is, what layout it unpacks to, which dataset reads it."""
 
-    source: Literal["cyclegan", "pix2pix"]
+    source: Literal["cyclegan", "pix2pix", "sr"]
     name: str
     kind: Kind
     summary: str
@@ -76,10 +76,14 @@ class CatalogEntry:
     @property
     def dataset(self) -> str | None:
         """The ganzoo dataset type that reads the unpacked folder."""
+        if self.source == "sr":
+            return "sr_folders"
         return {"unpaired": "unpaired_folders", "paired": "aligned"}.get(self.kind)
 
     @property
     def layout(self) -> str:
+        if self.source == "sr":
+            return "HR images (+ bicubic LR x2/x3/x4 folders)"
         return {
             "unpaired": "trainA/ trainB/ testA/ testB/",
             "paired": "train/ val/ test/ of AB images",
@@ -87,7 +91,10 @@ class CatalogEntry:
         }[self.kind]
 
     def url(self, mirror: str | None = None) -> str:
-        """The archive's URL on ``mirror`` (else ``GANZOO_DATA_MIRROR``, else the publisher)."""
+        """The archive's URL on ``mirror`` (else ``GANZOO_DATA_MIRROR``, else the publisher); for a
+        super-resolution set, where its files are published ('' when nowhere stable)."""
+        if self.source == "sr":
+            return DIV2K_URL if self.name == "DIV2K" else ""
         return resolve_base_url(mirror) + self.url_path
 
 
@@ -97,6 +104,44 @@ def resolve_base_url(mirror: str | None = None) -> str:
     if "://" not in base:
         raise DataError(f"mirror {base!r} is not a URL (expected e.g. http://host:port/)")
     return base if base.endswith("/") else base + "/"
+
+
+DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
+SR_BENCHMARK_NOTE = (
+    "{name} ships no archive at a stable URL of its authors; take the copy BasicSR's docs/DatasetPreparation.md "
+    "links (the benchmark sets as HR/ and LR_bicubic/X2..X4/ folders), unpack it to ROOT/{name}, and read it with "
+    "[data] type = \"sr_folders\", test_hr = \"ROOT/{name}/HR\" (LR made by bicubic down-sampling, or "
+    "test_lr = \"ROOT/{name}/LR_bicubic/X4\" for the published LR files)."
+)
+SR_ENTRIES = tuple(
+    CatalogEntry("sr", name, "images", summary, size, downloadable=False, note=note)
+    for name, summary, size, note in (
+        ("DIV2K", "800 train + 100 validation 2K photos, HR and bicubic LR x2/x3/x4 (NTIRE 2017)", "3.5 GB (HR)",
+         "DIV2K is served as several zip files: mkdir -p ROOT/DIV2K && cd ROOT/DIV2K && for f in DIV2K_train_HR "
+         "DIV2K_valid_HR DIV2K_train_LR_bicubic_X4 DIV2K_valid_LR_bicubic_X4; do wget " + DIV2K_URL + "$f.zip && "
+         "unzip $f.zip; done; then [data] type = \"sr_folders\", hr = \"ROOT/DIV2K/DIV2K_train_HR\", "
+         "test_hr = \"ROOT/DIV2K/DIV2K_valid_HR\" (add lr/test_lr = \"ROOT/DIV2K/DIV2K_train_LR_bicubic/X4\" "
+         "and \"ROOT/DIV2K/DIV2K_valid_LR_bicubic/X4\" for the published LR files); see recipes/srresnet_div2k.toml"),
+        ("Set5", "5 images, the classic SR test set", None, SR_BENCHMARK_NOTE.format(name="Set5")),
+        ("Set14", "14 images, SR test set", None, SR_BENCHMARK_NOTE.format(name="Set14")),
+        ("BSD100", "100 natural images of BSD300's test split, SR test set", None,
+         SR_BENCHMARK_NOTE.format(name="BSD100")),
+        ("Urban100", "100 urban photos with regular structures, SR test set", None,
+         SR_BENCHMARK_NOTE.format(name="Urban100")),
+    )
+)
+"""Super-resolution sets: known to ``ganzoo data list`` and ``ganzoo data download`` (which prints
+these preparation steps), read with ``sr_folders``."""
+
+
+def sr_hint(folder: str | Path) -> str:
+    """Advice for a missing SR folder: the preparation steps when a parent folder is named like
+    a known SR set (``data/DIV2K/DIV2K_train_HR``), else where to look."""
+    for part in reversed(Path(folder).parts):
+        entry = find(part)
+        if entry is not None and entry.source == "sr":
+            return f"({entry.note})"
+    return "(standard SR data sets: ganzoo data list; or train on the built-in data: data.type = \"sr_procedural\")"
 
 
 def _cyclegan(name: str, kind: Kind, summary: str, size: str | None = None, **kw: object) -> CatalogEntry:
@@ -132,6 +177,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     _pix2pix("edges2shoes", "HED edges | shoe photos, 50k pairs", "2 GB"),
     _pix2pix("edges2handbags", "HED edges | handbag photos, 137k pairs", "8 GB"),
     _pix2pix("night2day", "The same webcam scene at night | by day"),
+    *SR_ENTRIES,
 )
 
 

@@ -47,6 +47,8 @@ class DomainFoldersDataset(Dataset):
     """Images in one folder per domain; item ``i`` of the split is the ``i``-th image of all
     domains' images listed domain by domain, labelled with its domain's index."""
 
+    task = "multi-domain"
+
     Config = DomainFoldersConfig
     label_kind = "domain"
 
@@ -185,6 +187,8 @@ def read_attributes(path: Path, selected: list[str]) -> tuple[list[str], list[li
 
 class CelebAAttributesDataset(Dataset):
     """Faces with several binary attributes each (CelebA, as StarGAN trains on it)."""
+
+    task = "multi-domain"
 
     Config = CelebAAttributesConfig
     label_kind = "attributes"

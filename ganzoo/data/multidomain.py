@@ -65,6 +65,8 @@ class MultiDomainProceduralDataset(Dataset):
     """Random shapes in K styles; labelled items ``{"image", "domain"}``, test items with
     ``targets`` (K, 3, H, W), the same scene in every domain. Download-free and deterministic."""
 
+    task = "multi-domain"
+
     Config = MultiDomainProceduralConfig
     label_kind = "domain"
 

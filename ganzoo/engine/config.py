@@ -160,7 +160,23 @@ class TrainSection(Section):
         return value
 
 
-SECTIONS = {"run": RunSection, "train": TrainSection}
+class InitSection(Section):
+    """Where a new run's generators start from: the weights of an earlier run (ESRGAN's GAN stage
+    starts from the PSNR stage's generator). Only the generators are loaded, into the
+    networks of the same name (``G``...); discriminators, optimizers, schedule and step start
+    fresh. A resumed run restores its own checkpoint instead."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    from_: str | None = Field(None, alias="from", description="A run directory (its latest checkpoint), its "
+                              "checkpoints/ folder or one checkpoint directory, e.g. \"runs/sr_psnr\".")
+    ema: bool = Field(True, description="Take the source's moving average of the generators when it kept one "
+                      "(what it evaluated with), else its trained weights.")
+    generators: list[str] | None = Field(None, description="Generators to load (names as the method's "
+                                         "generators(): G, G_A...); unset: every one the source has.")
+
+
+SECTIONS = {"run": RunSection, "train": TrainSection, "init": InitSection}
 
 RESUMABLE = ("train.iterations", "train.epochs", "train.max_seconds", "train.log_every", "train.sample_every",
              "train.checkpoint_every", "train.keep_last", "train.eval_every", "train.eval_items", "train.num_workers",

@@ -110,7 +110,7 @@ class Trainer:
         self.dataset = self.resolved.build_dataset("train")
         if len(self.dataset) == 0:
             raise GanzooError("the training data set is empty")
-        method = self.resolved.build_method().to(rt.device)
+        method = self.resolved.build_method(init=not self.resume).to(rt.device)
         if method.requires_paired and not getattr(self.dataset, "paired", False):
             raise GanzooError(
                 f"method '{self.resolved.method.spec.name}' trains on aligned pairs, but data "

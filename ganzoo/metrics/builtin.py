@@ -15,3 +15,4 @@ def register_components(registrar):
     registrar.metric("ssim", "ganzoo.metrics.paired:SSIM")
     registrar.metric("lpips", "ganzoo.metrics.paired:LPIPS")
     registrar.metric("diversity", "ganzoo.metrics.diversity:Diversity")
+    registrar.metric("sr", "ganzoo.metrics.sr:SRMetrics")

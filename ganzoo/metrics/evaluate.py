@@ -231,8 +231,10 @@ def evaluate(
                     continue
                 if len(out) == 0 and (tgt is None or active[name].needs_pairs):
                     continue
+                # a metric that compares with a baseline made from the input (SR's bicubic) sees it
+                extra = {"source": torch.stack(src)} if src and getattr(active[name], "needs_source", False) else {}
                 try:
-                    active[name].update(out, tgt)
+                    active[name].update(out, tgt, **extra)
                     if getattr(active[name], "needs_samples", False) and src:  # several outputs per input
                         active[name].update_samples(draw_samples(translator, torch.stack(src), active[name], quantize))
                 except GanzooError as exc:  # one metric that cannot run must not sink the others

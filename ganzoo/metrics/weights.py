@@ -78,6 +78,7 @@ CATALOG: dict[str, WeightsEntry] = {e.name: e for e in (
     _torchvision("lpips-alex", "alexnet-owt-7be5be79.pth", "233 MB", "lpips (alex, default)"),
     _torchvision("lpips-vgg", "vgg16-397923af.pth", "528 MB", "lpips (vgg)"),
     _torchvision("lpips-squeeze", "squeezenet1_1-b8a52dc0.pth", "5 MB", "lpips (squeeze)"),
+    _torchvision("vgg19", "vgg19-dcbb9e9d.pth", "548 MB", "perceptual loss (super-resolution: esrgan, realesrgan)"),
 )}
 """The files ``ganzoo weights`` knows. The LPIPS entries are the torchvision backbones; the
 linear calibration layers LPIPS adds on top ship inside the ``lpips`` package."""
@@ -120,6 +121,23 @@ def find_weights(
                                   f"(or download {url} and pass it with {option} or ${env})")
     raise MissingWeightsError(f"{needs}, not found in {looked}; download {url} and pass it with {option} or ${env}, "
                               f"or put it in {hub_checkpoints_dir()}")
+
+
+def resolve_weights(name: str, path: str | Path | None = None, *, option: str = "weights", env: str = "") -> Path:
+    """The local file of the catalogue's weights ``name`` (e.g. ``vgg19``): ``path`` when given
+    (an error if absent), else ``$env``, else torch hub's checkpoints folder. Never downloads: a
+    missing file raises :class:`MissingWeightsError` naming the ``ganzoo weights fetch`` command.
+    Public (``ganzoo.resolve_weights``) so that a plugin's loss finds pretrained networks the
+    way the metrics do."""
+    entry = CATALOG[name]
+    candidates = [Path(path).expanduser()] if path else []
+    if env and os.environ.get(env):
+        candidates.append(Path(os.environ[env]).expanduser())
+    candidates.append(hub_checkpoints_dir() / entry.filename)
+    return find_weights(candidates, explicit=bool(path), label=f"{name} weights",
+                        needs=f"{entry.used_by} needs the weights {entry.filename}", url=entry.url,
+                        option=option, env=env or "TORCH_HOME")
+
 
 # --------------------------------------------------------------------------- fetching
 

@@ -110,7 +110,43 @@ def _unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
     return params
 
 
-class UNIT(ganzoo.Method):
+class TwoAutoEncoders(ganzoo.Method):
+    """What UNIT and MUNIT share with the engine: one auto-encoder per domain (``gen_a``,
+    ``gen_b``) and one discriminator per domain (``dis_a``, ``dis_b``), stepped as the references'
+    ``dis_update`` then ``gen_update``; subclasses write the two steps."""
+
+    _visuals: dict[str, Tensor]
+    gen_a: nn.Module
+    gen_b: nn.Module
+    dis_a: nn.Module
+    dis_b: nn.Module
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {
+            "G": _unique_parameters(self.gen_a, self.gen_b),
+            "D": _unique_parameters(self.dis_a, self.dis_b),
+        }
+
+    def train_steps(self) -> list[ganzoo.TrainStep]:
+        return [
+            ganzoo.TrainStep("D", "D", self.discriminator_step, frozen=(self.gen_a, self.gen_b)),
+            ganzoo.TrainStep("G", "G", self.generator_step, frozen=(self.dis_a, self.dis_b)),
+        ]
+
+    def generators(self) -> dict[str, nn.Module]:
+        return {"gen_a": self.gen_a, "gen_b": self.gen_b}
+
+    def visuals(self) -> dict[str, Tensor]:
+        return dict(self._visuals)
+
+    def discriminator_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def generator_step(self, batch: ganzoo.Batch) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+class UNIT(TwoAutoEncoders):
     """Unpaired translation through a shared latent space: two VAE-GANs whose latents are pulled
     to one N(0, I) prior and tied by cycle consistency (Liu, Breuel & Kautz 2017).
 
@@ -163,26 +199,6 @@ class UNIT(ganzoo.Method):
                 raise ganzoo.GanzooError("method 'unit': vgg_w > 0 needs RGB images (input_nc = 3)")
             self.vgg = VGGPerceptualLoss(config.vgg_weights)
         self._visuals: dict[str, Tensor] = {}
-
-    # ------------------------------------------------------------------ engine interface
-
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {
-            "G": _unique_parameters(self.gen_a, self.gen_b),
-            "D": _unique_parameters(self.dis_a, self.dis_b),
-        }
-
-    def train_steps(self) -> list[ganzoo.TrainStep]:
-        return [
-            ganzoo.TrainStep("D", "D", self.discriminator_step, frozen=(self.gen_a, self.gen_b)),
-            ganzoo.TrainStep("G", "G", self.generator_step, frozen=(self.dis_a, self.dis_b)),
-        ]
-
-    def generators(self) -> dict[str, nn.Module]:
-        return {"gen_a": self.gen_a, "gen_b": self.gen_b}
-
-    def visuals(self) -> dict[str, Tensor]:
-        return dict(self._visuals)
 
     # ------------------------------------------------------------------ steps
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 import ganzoo
 from ganzoo_unit.losses import VGGPerceptualLoss
-from ganzoo_unit.method import UNITOptimizerConfig, UNITScheduleConfig
+from ganzoo_unit.method import TwoAutoEncoders, UNITOptimizerConfig, UNITScheduleConfig
 
 
 class MUNITConfig(ganzoo.MethodConfig):
@@ -51,7 +51,7 @@ class MUNITConfig(ganzoo.MethodConfig):
         "reference's real + fake, so 2 reproduces its D gradient. Use 1 with hinge or wgangp.")
 
 
-class MUNIT(ganzoo.Method):
+class MUNIT(TwoAutoEncoders):
     """Multimodal unpaired translation through content and style codes (Huang et al. 2018).
 
     ``translate(x, direction)`` draws one style per image from N(0, I) with torch's random
@@ -82,24 +82,6 @@ class MUNIT(ganzoo.Method):
                                          f"{type(self.gen_a).__name__} has no {name}()")
         self.vgg = VGGPerceptualLoss(config.vgg_weights) if config.vgg_w > 0 else None
         self._visuals: dict[str, Tensor] = {}
-
-    # ------------------------------------------------------------------ engine interface
-
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"G": [*self.gen_a.parameters(), *self.gen_b.parameters()],
-                "D": [*self.dis_a.parameters(), *self.dis_b.parameters()]}
-
-    def train_steps(self) -> list[ganzoo.TrainStep]:
-        return [
-            ganzoo.TrainStep("D", "D", self.discriminator_step, frozen=(self.gen_a, self.gen_b)),
-            ganzoo.TrainStep("G", "G", self.generator_step, frozen=(self.dis_a, self.dis_b)),
-        ]
-
-    def generators(self) -> dict[str, nn.Module]:
-        return {"gen_a": self.gen_a, "gen_b": self.gen_b}
-
-    def visuals(self) -> dict[str, Tensor]:
-        return dict(self._visuals)
 
     # ------------------------------------------------------------------ steps
 
