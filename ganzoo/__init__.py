@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # the static view; at run time _LAZY imports these on first u
         Parts,
         ReconstructionLoss,
         Slot,
+        TaskNetwork,
+        TaskNetworkConfig,
         TrainStep,
     )
     from ganzoo.config import ComponentConfig
@@ -61,7 +63,8 @@ _LAZY = {
     "ganzoo.components": ("AdversarialLoss", "AdversarialLossConfig", "Batch", "Dataset", "DatasetConfig", "Direction",
                           "Discriminator",
                           "DiscriminatorConfig", "Generator", "GeneratorConfig", "Loss", "LossConfig", "Method",
-                          "MethodConfig", "MultiDomainConfig", "Parts", "ReconstructionLoss", "Slot", "TrainStep"),
+                          "MethodConfig", "MultiDomainConfig", "Parts", "ReconstructionLoss", "Slot", "TaskNetwork",
+                          "TaskNetworkConfig", "TrainStep"),
     "ganzoo.config": ("ComponentConfig",),
     "ganzoo.engine.health_rules": ("HealthContext", "HealthFinding"),
     "ganzoo.metrics.base": ("Metric", "MetricConfig"),
@@ -145,6 +148,8 @@ __all__ = [
     "Registrar",
     "ScheduleConfig",
     "Slot",
+    "TaskNetwork",
+    "TaskNetworkConfig",
     "TrainStep",
     "__version__",
     "call_batched",

@@ -280,6 +280,42 @@ class AdversarialLoss(Loss):
         return 0.0
 
 
+class TaskNetworkConfig(ComponentConfig):
+    input_nc: int = Field(3, gt=0, description="Channels of the input image.")
+    output_nc: int = Field(4, gt=0, description="Number of classes (or labels, for multi-hot labels).")
+
+
+class TaskNetwork(nn.Module, abc.ABC):
+    """A downstream task model (segmenter, classifier) for domain adaptation (docs/adaptation.md):
+    images (N, input_nc, H, W) in [-1, 1] -> logits, (N, output_nc, H, W) per pixel or
+    (N, output_nc, 1, 1) per image. Not a generator: its outputs are not images.
+
+    It splits into :meth:`embed` (the features the prediction is made from) and :meth:`head`
+    (features -> logits), so feature-level adaptation can align what the prediction reads;
+    ``feature_channels`` says how many channels :meth:`embed` gives."""
+
+    Config: ClassVar[type[ComponentConfig]] = TaskNetworkConfig
+    feature_channels: int = 0
+
+    def __init__(self, config: ComponentConfig):
+        super().__init__()
+        self.config = config
+
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 1
+
+    @abc.abstractmethod
+    def embed(self, x: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def head(self, features: Tensor) -> Tensor: ...
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.embed(x))
+
+
 class DatasetConfig(ComponentConfig):
     """Datasets share no required field; each declares its own (root, size, ...)."""
 

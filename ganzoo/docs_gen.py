@@ -35,6 +35,7 @@ KIND_TITLES = {
     "loss": "Losses",
     "dataset": "Datasets",
     "metric": "Metrics",
+    "task_network": "Task networks",
 }
 """Sections in reading order: a method first, then what fills its slots."""
 

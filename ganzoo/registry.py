@@ -37,6 +37,7 @@ KINDS: dict[str, str] = {
     "method": "ganzoo.components:Method",
     "dataset": "ganzoo.components:Dataset",
     "metric": "ganzoo.metrics.base:Metric",
+    "task_network": "ganzoo.components:TaskNetwork",
 }
 """Kind -> import path of the base class its components subclass (imported when first checked)."""
 

@@ -132,6 +132,8 @@ def test_recipe_defaults_build_and_step(name):
     batch = {"A": torch.rand(1, 3, low, low) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
     if labelled:
         batch = {"image": batch["A"], "domain": torch.tensor([1])}
+    if getattr(recipe, "needs_task_labels", False):  # domain adaptation: per-pixel class labels of both domains
+        batch.update({f"{d}_mask": torch.randint(0, 4, (1, size, size)) for d in "AB"})
     for step in recipe.train_steps():
         losses = step.compute(batch)
         assert losses and all(torch.isfinite(v) for v in losses.values())

@@ -96,6 +96,9 @@ def evaluate(
         if metrics == DEFAULT_METRICS and "sr" in (resolved.train.eval_metrics or ()):
             # a super-resolution run: its protocol (Y, border, bicubic beside) rather than the translation set
             metric_objs = build_metrics(["sr", "lpips"], options, registry)
+        elif metrics == DEFAULT_METRICS and getattr(method, "task_metrics", None):
+            # a task run (domain adaptation): its task metrics on the predictions (docs/adaptation.md)
+            metric_objs = build_metrics(list(method.task_metrics), options, registry)
         one_sided = [d for d in directions if d not in method.directions]
         if one_sided and direction != "both":
             check_direction(method, direction)  # raises, saying what the method translates

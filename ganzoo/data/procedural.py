@@ -81,6 +81,12 @@ class ProceduralConfig(DatasetConfig):
         False,
         description="Keep rendered items in memory (drawing one costs well under a millisecond at 32 px).",
     )
+    task_labels: bool = Field(
+        False,
+        description="Add each view's task labels to the items, for domain adaptation (docs/adaptation.md): "
+        "A_mask, B_mask (per-pixel class: 0 background, 1 + the shape kind's index in disc, rect, triangle) and "
+        "A_label, B_label (multi-hot: which shape kinds the scene shows).",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> ProceduralConfig:
@@ -174,6 +180,19 @@ class Scene:
     def colors(self, hue_shift: float = 0.0) -> np.ndarray:
         """(n, 3) RGB in [0, 1] of the shapes, hues rotated by ``hue_shift`` degrees."""
         return hsv_to_rgb(self.hue + hue_shift / 360.0, self.saturation, self.value)
+
+
+def class_mask(scene: Scene, labels: np.ndarray) -> Tensor:
+    """(size, size) int64 class map of a label map of ``scene`` (from :meth:`Scene.labels`): 0 for the
+    background, 1 + the index in :data:`SHAPE_KINDS` of the front-most shape's kind elsewhere. The same
+    in both domains: the styles change colours, never geometry (outlines colour shape pixels)."""
+    table = np.concatenate([[0], scene.kind + 1]).astype(np.int64)
+    return torch.from_numpy(np.ascontiguousarray(table[labels + 1]))
+
+
+def kinds_present(mask: Tensor) -> Tensor:
+    """Multi-hot float vector over :data:`SHAPE_KINDS`: which kinds are visible in a class mask."""
+    return torch.stack([(mask == k + 1).any() for k in range(len(SHAPE_KINDS))]).float()
 
 
 def outline_mask(labels: np.ndarray, width: int) -> np.ndarray:
@@ -279,6 +298,17 @@ class ProceduralDataset(Dataset):
         style = dict(hue_shift=cfg.hue_shift, outline=cfg.outline)
         return {"A": render_labels(scene, labels, "A", **style), "B": render_labels(scene, labels, "B", **style)}
 
+    def task_labels(self, index: int) -> Batch:
+        """Item ``index``'s task labels: ``A_mask``/``B_mask`` (:func:`class_mask` of the scene each view
+        shows) and ``A_label``/``B_label`` (:func:`kinds_present`)."""
+        size = self.config.image_size  # type: ignore[attr-defined]
+        out: Batch = {}
+        for domain, scene_index in (("A", self._index(index)), ("B", self.partner(index))):
+            scene = self.scene(scene_index)
+            mask = class_mask(scene, scene.labels(size))
+            out[f"{domain}_mask"], out[f"{domain}_label"] = mask, kinds_present(mask)
+        return out
+
     def __getitem__(self, index: int) -> Batch:
         index = self._index(index)
         item = self._cache.get(index)
@@ -288,6 +318,8 @@ class ProceduralDataset(Dataset):
                 item = self.ground_truth(index)
             else:
                 item = {"A": self.render(index, "A"), "B": self.render(partner, "B")}
+            if self.config.task_labels:  # type: ignore[attr-defined]
+                item.update(self.task_labels(index))
             if not self.config.cache:  # type: ignore[attr-defined]
                 return item
             self._cache[index] = item

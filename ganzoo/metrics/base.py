@@ -39,12 +39,18 @@ class Metric(abc.ABC):
         the target domain (FID and KID compare distributions, not pairs).
     ``higher_is_better``
         Per result key (as returned by ``compute``); used to pick a best checkpoint.
+    ``target_key``
+        For task metrics (mIoU, accuracy: docs/adaptation.md): the evaluator scores the method's
+        raw task outputs, ``method.predict(x, direction)``, on the direction's *source* images
+        against their labels ``item[source + target_key]`` (``"_mask"``: ``B_mask`` for ``b2a``),
+        instead of translations against target images. None (every image metric): unused.
     """
 
     Config: ClassVar[type[ComponentConfig]] = MetricConfig
     needs_pairs: ClassVar[bool] = False
     needs_target: ClassVar[bool] = True
     higher_is_better: ClassVar[dict[str, bool]] = {}
+    target_key: ClassVar[str | None] = None
 
     def __init__(self, config: ComponentConfig | None = None):
         self.config = config if config is not None else type(self).Config()

@@ -188,6 +188,9 @@ def evaluate(
             if name in unavailable:
                 report.skipped[f"{direction}/{name}"] = unavailable[name]
                 continue
+            if metric.target_key and not callable(getattr(method, "predict", None)):
+                report.skipped[f"{direction}/{name}"] = "a task metric; this method makes no task predictions"
+                continue
             metric.to(device).reset()
             active[name] = metric
             used.add(name)
@@ -218,7 +221,14 @@ def evaluate(
                 tgt = to_8bit(tgt) if tgt is not None else None
             count["translated"] += len(out)
             count["real"] += 0 if tgt is None else len(tgt)
+            tasks = {name: m for name, m in active.items() if m.target_key}
+            if tasks and src:
+                _score_task(method, tasks, [i for i, new in zip(group, new_src, strict=True) if new], source,
+                            direction, device, report)
+                active = {name: m for name, m in active.items() if f"{direction}/{name}" not in report.skipped}
             for name in list(active):
+                if active[name].target_key:
+                    continue
                 if len(out) == 0 and (tgt is None or active[name].needs_pairs):
                     continue
                 # a metric that compares with a baseline made from the input (SR's bicubic) sees it
@@ -266,6 +276,25 @@ def evaluate(
     }
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _score_task(method: nn.Module, metrics: Mapping[str, Metric], items: list[dict[str, Any]], source: str,
+                direction: str, device: torch.device, report: EvaluationReport) -> None:
+    """Feed task metrics the method's raw predictions on ``items``' ``source`` images and the labels
+    under each metric's ``target_key``; a metric whose labels the items lack is skipped."""
+    from ganzoo.inference import testing
+
+    with torch.no_grad(), testing(method):
+        pred = method.predict(torch.stack([i[source] for i in items]).to(device), direction).float().cpu()
+    for name, metric in metrics.items():
+        key = f"{source}{metric.target_key}"
+        if key not in items[0]:
+            report.skipped[f"{direction}/{name}"] = f"the test items carry no '{key}' labels"
+            continue
+        try:
+            metric.update(pred, torch.stack([torch.as_tensor(i[key]) for i in items]))
+        except GanzooError as exc:
+            report.skipped[f"{direction}/{name}"] = str(exc)
 
 
 def by_steps(reports: Mapping[int, EvaluationReport]) -> EvaluationReport:
