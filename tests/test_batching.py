@@ -66,16 +66,34 @@ def assert_close_dicts(a, b, **tol):
         torch.testing.assert_close(a[k], b[k], **tol, msg=lambda m, k=k: f"{k}: {m}")
 
 
-def test_cyclegan_generator_step_in_three_calls_equals_six_separate_calls(ganzoo_registry):
+def batched_generator_step(method, batch):
+    """CycleGAN's generator step in three calls (ganzoo.call_batched), as docs/performance.md
+    describes it; CycleGAN itself makes the six separate calls for now (see tests/test_ddp.py)."""
+    real_A, real_B = batch["A"], batch["B"]
+    fake_B, idt_A = ganzoo.call_batched(method.G_A, [real_A, real_B])
+    fake_A, idt_B, rec_A = ganzoo.call_batched(method.G_B, [real_B, real_A, fake_B])
+    rec_B = method.G_A(fake_A)
+    return {
+        "G_A": method.gan_loss.generator_loss(method.D_A, fake_B),
+        "G_B": method.gan_loss.generator_loss(method.D_B, fake_A),
+        "cycle_A": method.cycle_loss(rec_A, real_A),
+        "cycle_B": method.cycle_loss(rec_B, real_B),
+        "idt_A": method.identity_weight * method.identity_loss(idt_A, real_B),
+        "idt_B": method.identity_weight * method.identity_loss(idt_B, real_A),
+    }
+
+
+def test_cyclegan_generator_terms_in_three_batched_calls_equal_six_separate_calls(ganzoo_registry):
     method = cyclegan(ganzoo_registry)
     twin = copy.deepcopy(method)
     batch = {"A": torch.rand(2, 3, 16, 16) * 2 - 1, "B": torch.rand(2, 3, 16, 16) * 2 - 1}
     calls = []
     for name in ("G_A", "G_B"):
         getattr(method, name).register_forward_hook(lambda m, i, o, n=name: calls.append((n, i[0].shape[0])))
-    batched = method.generator_step(batch)
+    batched = batched_generator_step(method, batch)
     # G_A on real A and real B; G_B on real B, real A and fake B; G_A on fake A (the cycle)
     assert calls == [("G_A", 4), ("G_B", 6), ("G_A", 2)]
+    assert_close_dicts(method.generator_step(batch), unbatched_generator_step(twin, batch), rtol=0, atol=0)
     separate = unbatched_generator_step(twin, batch)
     assert_close_dicts(batched, separate, rtol=1e-5, atol=1e-6)
     sum(batched.values()).backward()

@@ -149,7 +149,7 @@ SGD = ["train.batch_size=1", "train.iterations=2", "train.log_every=1", "train.s
        "method.optimizer.lr=0.01", "method.schedule.policy='constant'"]
 
 
-@pytest.mark.parametrize(("iterations", "bound"), [(1, 5e-3), (2, 5e-2)])
+@pytest.mark.parametrize(("iterations", "bound"), [(1, 5e-3), (2, 5e-3)])
 def test_two_ranks_of_batch_1_update_the_weights_as_one_process_of_batch_2(ddp_run, tmp_path, iterations, bound):
     tmp, recipe, _ = ddp_run
     sgd = [*SGD, f"train.iterations={iterations}"]
@@ -167,11 +167,10 @@ def test_two_ranks_of_batch_1_update_the_weights_as_one_process_of_batch_2(ddp_r
         keys = [k for k in start if k.startswith(f"{net}.")]
         moved_one = torch.cat([(one[k] - start[k]).reshape(-1) for k in keys])
         moved_two = torch.cat([(two[k] - start[k]).reshape(-1) for k in keys])
-        # float summation order: one step's update agrees to ~1e-4; the second step amplifies it through the
-        # fakes and the instance norms of these tiny networks (ngf 4, 4x4 bottleneck, steps as large as the
-        # initial weights): measured 4e-4 with six generator calls of batch 1 per rank, 2e-2 with the batched
-        # calls (ganzoo.call_batched), whose convolutions round differently. Summed gradients would be off by
-        # about 1. (Per tensor is too strict: convolutions before instance norm get gradients near zero.)
+        # float summation order: measured 2e-5 after one step, 5e-4 after two (amplified through the fakes);
+        # summed gradients would be off by about 1. (Per tensor is too strict: convolutions before instance
+        # norm get gradients near zero.) CycleGAN's generator calls batched with ganzoo.call_batched made the
+        # second step 2e-2 off here, though exact in one process: why is open, so CycleGAN does not batch them.
         assert torch.linalg.vector_norm(moved_two - moved_one) <= bound * torch.linalg.vector_norm(moved_one), net
 
 
