@@ -75,9 +75,12 @@ def peak_memory(device: Any) -> dict[str, int | None]:
 
 
 def test_digest(resolved: Any) -> str | None:
-    """A digest of the evaluated test items (their 8-bit pixels): equal digests mean that two
-    recipes were scored on the same images."""
+    """A digest of the evaluated test items (the 8-bit pixels of every image they carry: A and B,
+    a multi-domain item's image and targets, SR's LR and HR): equal digests mean that two recipes
+    were scored on the same images."""
     import hashlib
+
+    from torch import Tensor
 
     from ganzoo.data.images import to_uint8
 
@@ -87,9 +90,10 @@ def test_digest(resolved: Any) -> str | None:
         return None
     digest = hashlib.sha256()
     for i in range(min(resolved.train.eval_items, len(test))):
-        for key in ("A", "B"):
-            if key in test[i]:
-                digest.update(to_uint8(test[i][key].float()).numpy().tobytes())
+        item = test[i]
+        images = [k for k, v in item.items() if isinstance(v, Tensor) and v.is_floating_point() and v.dim() >= 3]
+        for key in sorted(images):
+            digest.update(to_uint8(item[key].float()).numpy().tobytes())
     return digest.hexdigest()[:12]
 
 
