@@ -64,12 +64,18 @@ discogan-site: setup-test
 	rm -rf $(DISCOGAN_SITE)
 	$(PIP) install --quiet --no-deps --no-build-isolation --no-index --target $(DISCOGAN_SITE) plugins/ganzoo-discogan
 
-# docs/leaderboard.md: the translation-quick suite (every built-in method's quickstart, 60 s each,
-# 3 seeds; about 30 minutes on a CPU) on an idle machine; a rerun continues an interrupted one.
+# docs/leaderboard*.md: the quickstart suites (every built-in method's quickstart, 60 s each, 3
+# seeds; about 35 minutes on a CPU) on an idle machine; a rerun continues an interrupted one.
 leaderboard: setup
 	$(BIN)/ganzoo bench --suite translation-quick --out runs/leaderboard
 	cp runs/leaderboard/results.json benchmarks/results/leaderboard.json
 	$(BIN)/ganzoo bench --render benchmarks/results/leaderboard.json --to docs/leaderboard.md
+	$(BIN)/ganzoo bench --suite multidomain-quick --out runs/leaderboard-multidomain
+	cp runs/leaderboard-multidomain/results.json benchmarks/results/leaderboard_multidomain.json
+	$(BIN)/ganzoo bench --render benchmarks/results/leaderboard_multidomain.json --to docs/leaderboard-multidomain.md
+	$(BIN)/ganzoo bench --suite sr-quick --out runs/leaderboard-sr
+	cp runs/leaderboard-sr/results.json benchmarks/results/leaderboard_sr.json
+	$(BIN)/ganzoo bench --render benchmarks/results/leaderboard_sr.json --to docs/leaderboard-sr.md
 
 clean:
 	rm -rf $(VENV) runs build plugins/ganzoo-discogan/build .pytest_cache .ruff_cache

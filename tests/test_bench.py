@@ -398,9 +398,12 @@ def test_the_command_benches_and_renders(ganzoo_cli, tiny_bench, tmp_path):
     assert missing.exit_code == 2 and "recipe file not found: no_such_recipe" in missing.stderr
 
 
-def test_the_leaderboard_page_is_generated_from_its_committed_results():
-    """docs/leaderboard.md is the rendering of benchmarks/results/leaderboard.json: both or neither."""
-    results, page = ROOT / tables.LEADERBOARD_RESULTS, ROOT / tables.LEADERBOARD_PAGE
-    assert results.is_file() == page.is_file(), f"commit both or neither; regenerate: {tables.RENDER_COMMAND}"
+@pytest.mark.parametrize(("results_path", "page_path"), tables.LEADERBOARDS)
+def test_the_leaderboard_pages_are_generated_from_their_committed_results(results_path, page_path, monkeypatch):
+    """docs/leaderboard*.md are the renderings of benchmarks/results/leaderboard*.json: both or neither."""
+    monkeypatch.chdir(ROOT)  # the page names its paths relative to the checkout
+    results, page = ROOT / results_path, ROOT / page_path
+    command = f"ganzoo bench --render {results_path} --to {page_path}"
+    assert results.is_file() == page.is_file(), f"commit both or neither; regenerate: {command}"
     if results.is_file():
-        assert tables.render(results, page, check=True), f"{page} is stale; run: {tables.RENDER_COMMAND}"
+        assert tables.render(results, page, check=True), f"{page} is stale; run: {command}"
