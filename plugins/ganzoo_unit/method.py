@@ -51,7 +51,10 @@ class UNITScheduleConfig(ganzoo.ScheduleConfig):
     gamma: float = Field(0.5, gt=0, le=1, description="step: factor applied at each decay (reference: 0.5).")
 
 
-class UNITConfig(ganzoo.MethodConfig):
+class TwoAutoEncodersConfig(ganzoo.MethodConfig):
+    """What UNIT's and MUNIT's reference configs share: optimizer, schedule, the adversarial and
+    image-reconstruction weights, and D's loss scale."""
+
     optimizer: UNITOptimizerConfig = Field(
         default_factory=UNITOptimizerConfig,
         description="Adam(1e-4, betas 0.5/0.999, weight decay 1e-4) for G and D, as the reference configs.",
@@ -62,6 +65,15 @@ class UNITConfig(ganzoo.MethodConfig):
     )
     gan_w: float = Field(1.0, ge=0, description="Weight of the adversarial terms, of G and of D (reference: 1).")
     recon_x_w: float = Field(10.0, ge=0, description="Weight of the L1 within-domain reconstruction (reference: 10).")
+    dis_loss_scale: float = Field(
+        2.0, gt=0,
+        description="Multiplier of D's loss. ganzoo's lsgan (and vanilla) D term is 0.5 x (real + fake); the "
+        "reference's is real + fake, so 2 reproduces its D gradient (it matters with Adam through weight "
+        "decay and eps). Use 1 with hinge or wgangp.",
+    )
+
+
+class UNITConfig(TwoAutoEncodersConfig):
     recon_kl_w: float = Field(
         0.01, ge=0, description="Weight of the KL of the image latents, mean(mu^2) (reference: 0.01)."
     )
@@ -88,12 +100,6 @@ class UNITConfig(ganzoo.MethodConfig):
         description="Residual blocks the two VAEs share: the last ones of the encoders and the first ones "
         "of the decoders (the same parameters). 0 (default) = the reference's 2018 code, where only the "
         "losses tie the domains; 1 = the paper's and 2017 code's sharing. See docs/unit.md.",
-    )
-    dis_loss_scale: float = Field(
-        2.0, gt=0,
-        description="Multiplier of D's loss. ganzoo's lsgan (and vanilla) D term is 0.5 x (real + fake); the "
-        "reference's is real + fake, so 2 reproduces its D gradient (it matters with Adam through weight "
-        "decay and eps). Use 1 with hinge or wgangp.",
     )
 
 

@@ -20,21 +20,10 @@ from torch import Tensor, nn
 
 import ganzoo
 from ganzoo_unit.losses import VGGPerceptualLoss
-from ganzoo_unit.method import TwoAutoEncoders, UNITOptimizerConfig, UNITScheduleConfig
+from ganzoo_unit.method import TwoAutoEncoders, TwoAutoEncodersConfig
 
 
-class MUNITConfig(ganzoo.MethodConfig):
-    optimizer: UNITOptimizerConfig = Field(
-        default_factory=UNITOptimizerConfig,
-        description="Adam(1e-4, betas 0.5/0.999, weight decay 1e-4) for G and D, as the reference configs.",
-    )
-    schedule: UNITScheduleConfig = Field(
-        default_factory=UNITScheduleConfig,
-        description="Step decay: lr x 0.5 every 100,000 iterations, as the reference configs.",
-    )
-    gan_w: float = Field(1.0, ge=0, description="Weight of the adversarial terms, of G and of D (reference: 1).")
-    recon_x_w: float = Field(10.0, ge=0, description="Weight of the L1 within-domain image reconstruction "
-                                                     "(reference: 10).")
+class MUNITConfig(TwoAutoEncodersConfig):
     recon_s_w: float = Field(1.0, ge=0, description="Weight of the L1 reconstruction of the random style from "
                                                     "the translation (reference: 1).")
     recon_c_w: float = Field(1.0, ge=0, description="Weight of the L1 reconstruction of the content from the "
@@ -46,9 +35,6 @@ class MUNITConfig(ganzoo.MethodConfig):
                                                 "instance-normalised); 0 = off (reference: 0, 1 for synthia2city).")
     vgg_weights: Path | None = Field(None, description="VGG16 weights for vgg_w > 0, as UNIT's (docs/unit.md); "
                                                        "never downloaded.")
-    dis_loss_scale: float = Field(
-        2.0, gt=0, description="Multiplier of D's loss: ganzoo's lsgan D term is 0.5 x (real + fake), the "
-        "reference's real + fake, so 2 reproduces its D gradient. Use 1 with hinge or wgangp.")
 
 
 class MUNIT(TwoAutoEncoders):
