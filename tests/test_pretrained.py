@@ -293,6 +293,9 @@ def test_an_unknown_name_suggests_close_ones(home, ganzoo_cli, tmp_path):
     inputs = images(tmp_path / "in", n=1)
     result = ganzoo_cli("translate", "hors2zebra", inputs, "--out", tmp_path / "out")
     assert result.exit_code == 2 and "did you mean horse2zebra" in result.output
+    for command in (["evaluate", "hors2zebra"], ["export", "hors2zebra", "--out", tmp_path / "g.pt"]):
+        result = ganzoo_cli(*command)
+        assert result.exit_code == 2 and "did you mean horse2zebra" in result.output, command
 
 
 def test_offline_says_where_to_put_the_file_and_a_file_put_there_is_used(home):
@@ -401,6 +404,12 @@ def test_push_to_and_load_from_the_hub(tiny_run, fake_hub, tmp_path, ganzoo_cli)
     assert by_hub.exit_code == 0, by_hub.output and (tmp_path / "out" / "0.png").is_file()
     missing = ganzoo_cli("translate", "hf://me/nothing", inputs, "--out", tmp_path / "out2")
     assert missing.exit_code == 2 and "could not be fetched" in missing.output
+    evaluated = ganzoo_cli("evaluate", "hf://me/tiny-cyclegan", "--metrics", "psnr", "-n", "2", "--no-progress")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "a2b" in evaluated.stdout and "psnr" in evaluated.stdout
+    exported = ganzoo_cli("export", "hf://me/tiny-cyclegan", "--out", tmp_path / "g.pt", "--size", "16")
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "g.pt").is_file()
 
 
 def test_hub_without_huggingface_hub_says_how_to_install_it(tiny_run, monkeypatch, tmp_path):

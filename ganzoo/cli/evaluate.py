@@ -34,7 +34,9 @@ DEFAULT_METRICS = "fid,kid,psnr,ssim,lpips"
 
 
 def evaluate(
-    source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
+    source: Annotated[Path, typer.Argument(
+        help="A run directory, its checkpoints folder or one checkpoint; a model folder, a published model's "
+             "name (ganzoo pretrained list) or hf://user/repo.")],
     metrics: Annotated[str, typer.Option(
         "--metrics", "-m", help="Comma-separated registered metrics (see: ganzoo list-components metric).")
     ] = DEFAULT_METRICS,
@@ -92,6 +94,9 @@ def evaluate(
         metric_objs = build_metrics(names, options, registry)
         dev = runtime_options(device, precision)
         nfes = _step_list(steps)
+        from ganzoo.pretrained import resolve_source
+
+        source = resolve_source(source, progress=show_progress, console=err)  # a catalogue name, hf://
         resolved, method, ckpt_dir = load_trained(source, device=dev)
         if metrics == DEFAULT_METRICS and "sr" in (resolved.train.eval_metrics or ()):
             # a super-resolution run: its protocol (Y, border, bicubic beside) rather than the translation set

@@ -40,7 +40,9 @@ def export_format(out_file: Path, fmt: ExportFormat | None) -> ExportFormat:
 
 
 def export(
-    source: Annotated[Path, typer.Argument(help="A run directory, its checkpoints folder or one checkpoint.")],
+    source: Annotated[Path, typer.Argument(
+        help="A run directory, its checkpoints folder or one checkpoint; a model folder, a published model's "
+             "name (ganzoo pretrained list) or hf://user/repo.")],
     out_file: Annotated[Path, typer.Option(
         "--out", "-o", help="File to write: .pt or .ts for TorchScript, .onnx for ONNX (or give --format).")],
     fmt: Annotated[Optional[ExportFormat], typer.Option(  # noqa: UP045 - typer on 3.10
@@ -61,6 +63,9 @@ def export(
 
         fmt = export_format(out_file, fmt)
         plugins()
+        from ganzoo.pretrained import resolve_source
+
+        source = resolve_source(source, console=err)  # a catalogue name, hf://
         _, method, ckpt_dir = load_trained(source, device="cpu")
         protected = {ckpt_dir: "the checkpoint"}
         run_dir = find_run_dir(ckpt_dir)
